@@ -1,0 +1,139 @@
+// dispatch.cpp — detects the CPU once and builds one kernel table per ISA it can run.
+// Adding an ISA: its kernel file, one CMake line, one branch in build_tables().
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+
+#include "kernels.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#if defined(_MSC_VER)
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#endif
+#endif
+
+namespace pyrnn {
+
+namespace {
+
+struct cpu_caps {
+    bool avx2 = false; // with FMA and F16C, as every AVX2 CPU since Haswell/Zen has
+};
+
+#if defined(__x86_64__) || defined(_M_X64)
+void cpuid(int leaf, int sub, unsigned r[4]) {
+#if defined(_MSC_VER)
+    int v[4];
+    __cpuidex(v, leaf, sub);
+    for (int i = 0; i < 4; i++) r[i] = unsigned(v[i]);
+#else
+    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+#endif
+}
+
+unsigned long long xcr0() {
+#if defined(_MSC_VER)
+    return _xgetbv(0);
+#else
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (static_cast<unsigned long long>(hi) << 32) | lo;
+#endif
+}
+
+cpu_caps detect() {
+    cpu_caps c;
+    unsigned r[4];
+    cpuid(0, 0, r);
+    const unsigned max_leaf = r[0];
+    cpuid(1, 0, r);
+    const bool fma = r[2] & (1u << 12), osxsave = r[2] & (1u << 27), f16c = r[2] & (1u << 29);
+    if (!osxsave || max_leaf < 7) return c;
+    const bool os_avx = (xcr0() & 0x6) == 0x6; // the OS saves XMM and YMM registers
+    cpuid(7, 0, r);
+    const bool avx2 = r[1] & (1u << 5);
+    c.avx2 = os_avx && avx2 && fma && f16c;
+    return c;
+}
+#else
+cpu_caps detect() { return {}; }
+#endif
+
+struct tables {
+    cpu_caps caps;
+    std::vector<std::pair<std::string, kernel_table>> list; // ref first, best last
+};
+
+tables build_tables() {
+    tables t;
+    t.caps = detect();
+    kernel_table ref;
+    fill_ref(ref);
+    t.list.emplace_back("ref", ref);
+#ifdef PYRNN_HAVE_AVX2
+    if (t.caps.avx2) {
+        kernel_table k = ref;
+        override_avx2(k);
+        t.list.emplace_back("avx2", k);
+    }
+#endif
+    return t;
+}
+
+const tables& all_tables() {
+    static const tables t = build_tables();
+    return t;
+}
+
+const kernel_table& select() {
+    const tables& t = all_tables();
+    const char* forced = std::getenv("PYRNN_ISA");
+    if (forced == nullptr || *forced == '\0') return t.list.back().second;
+    for (const auto& [name, table] : t.list) {
+        if (name == forced) return table;
+    }
+    std::string names;
+    for (const auto& entry : t.list) names += (names.empty() ? "" : ", ") + entry.first;
+    throw std::runtime_error(std::string("PYRNN_ISA: expected one of ") + names +
+                             " (built and supported by this CPU), found '" + forced + "'");
+}
+
+} // namespace
+
+const kernel_table& kernels() {
+    static const kernel_table& k = select();
+    return k;
+}
+
+std::vector<std::string> available_isas() {
+    std::vector<std::string> names;
+    for (const auto& entry : all_tables().list) names.push_back(entry.first);
+    return names;
+}
+
+const kernel_table* kernels_for(const std::string& isa) {
+    for (const auto& entry : all_tables().list) {
+        if (entry.first == isa) return &entry.second;
+    }
+    return nullptr;
+}
+
+std::string cpu_features() {
+    const cpu_caps& c = all_tables().caps;
+    std::string s;
+#if defined(__x86_64__) || defined(_M_X64)
+    s = "x86_64";
+    if (c.avx2) s += " avx2 fma f16c";
+#elif defined(__aarch64__)
+    s = "aarch64";
+    (void)c;
+#else
+    s = "generic";
+    (void)c;
+#endif
+    return s;
+}
+
+} // namespace pyrnn

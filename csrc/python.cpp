@@ -1,0 +1,171 @@
+// python.cpp — pybind11 bindings for pyrnn._core. Arguments are checked here, at the border;
+// the GIL is released while C++ computes.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "gguf.h"
+#include "kernels/kernels.h"
+#include "quant.h"
+
+namespace py = pybind11;
+using namespace pyrnn;
+
+namespace {
+
+// A GGUF string: str when it is valid UTF-8, else bytes (RWKV World tokens are raw bytes).
+py::object to_py_string(std::string_view s) {
+    PyObject* u = PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "strict");
+    if (u) return py::reinterpret_steal<py::object>(u);
+    PyErr_Clear();
+    return py::bytes(s.data(), s.size());
+}
+
+py::object scalar_to_py(gguf_type t, const uint8_t* p, const std::string& key) {
+    gguf_value v;
+    v.type = t;
+    v.data = p;
+    switch (t) {
+    case gguf_type::FLOAT32: case gguf_type::FLOAT64: return py::float_(v.as_float(key));
+    case gguf_type::BOOL: return py::bool_(*p != 0);
+    case gguf_type::UINT64: return py::int_(v.as_uint(key));
+    default: return py::int_(v.as_int(key));
+    }
+}
+
+py::object value_to_py(const gguf_value& v, const std::string& key) {
+    if (v.type == gguf_type::STRING) return to_py_string(v.strings[0]);
+    if (!v.is_array()) return scalar_to_py(v.type, v.data, key);
+    py::list out(v.count);
+    if (v.elem_type == gguf_type::STRING) {
+        for (uint64_t i = 0; i < v.count; i++) out[i] = to_py_string(v.strings[i]);
+        return std::move(out);
+    }
+    const size_t step = gguf_scalar_size(v.elem_type);
+    for (uint64_t i = 0; i < v.count; i++) out[i] = scalar_to_py(v.elem_type, v.data + i * step, key);
+    return std::move(out);
+}
+
+// Shared ownership so that numpy views of tensor bytes keep the mapping alive.
+using gguf_ptr = std::shared_ptr<gguf_file>;
+
+py::dict tensor_info(const gguf_tensor& t) {
+    py::dict d;
+    d["name"] = t.name;
+    py::list ne;
+    for (uint32_t i = 0; i < t.n_dims; i++) ne.append(t.ne[i]);
+    d["ne"] = py::tuple(ne);
+    py::list shape; // numpy (row-major) order: reversed ne
+    for (uint32_t i = t.n_dims; i-- > 0;) shape.append(t.ne[i]);
+    d["shape"] = py::tuple(shape);
+    d["type"] = t.type;
+    d["type_name"] = find_type(t.type)->name;
+    d["offset"] = t.offset;
+    d["n_elements"] = t.n_elements;
+    d["n_bytes"] = t.n_bytes;
+    return d;
+}
+
+py::array tensor_bytes(const gguf_ptr& f, const std::string& name) {
+    const gguf_tensor& t = f->tensor(name);
+    py::capsule owner(new gguf_ptr(f), [](void* p) { delete static_cast<gguf_ptr*>(p); });
+    py::array_t<uint8_t> a({py::ssize_t(t.n_bytes)}, {py::ssize_t(1)}, t.data, owner);
+    py::detail::array_proxy(a.ptr())->flags &= ~py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+    return std::move(a);
+}
+
+py::array_t<float> matvec(py::array w, uint32_t type, int64_t rows, int64_t cols,
+                          py::array_t<float, py::array::c_style | py::array::forcecast> x, std::string isa) {
+    if (find_type(type) == nullptr) throw py::value_error("type: expected a ggml type id, found " + std::to_string(type));
+    if (x.ndim() != 1) throw py::value_error("x: expected 1 dimension, found " + std::to_string(x.ndim()));
+    const kernel_table* k = isa.empty() ? &kernels() : kernels_for(isa);
+    if (k == nullptr) throw py::value_error("isa: expected one of the available ISAs, found '" + isa + "'");
+    if (k->matvec[type] == nullptr) {
+        throw py::value_error(std::string("type: no matvec kernel for ") + find_type(type)->name);
+    }
+    if (rows < 0 || cols < 0) throw py::value_error("rows, cols: expected non-negative sizes");
+    if (x.shape(0) != cols) {
+        throw py::value_error("x: expected " + std::to_string(cols) + " elements, found " + std::to_string(x.shape(0)));
+    }
+    const type_traits* tt = find_type(type);
+    if (cols % tt->block_size != 0) {
+        throw py::value_error("cols: expected a multiple of " + std::to_string(tt->block_size) + ", found " + std::to_string(cols));
+    }
+    const uint64_t need = uint64_t(rows) * row_bytes(type, uint64_t(cols));
+    if (!(w.flags() & py::array::c_style)) throw py::value_error("w: expected a C-contiguous array");
+    if (uint64_t(w.nbytes()) != need) {
+        throw py::value_error("w: expected " + std::to_string(need) + " bytes, found " + std::to_string(w.nbytes()));
+    }
+    py::array_t<float> y(rows);
+    const void* wp = w.data();
+    const float* xp = x.data();
+    float* yp = y.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        k->matvec[type](wp, xp, yp, rows, cols);
+    }
+    return y;
+}
+
+} // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "pyrnn C++ core";
+
+    static py::exception<format_error> format_exc(m, "FormatError", PyExc_ValueError);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const format_error& e) {
+            py::set_error(format_exc, e.what());
+        } catch (const file_error& e) {
+            PyObject* type = e.code == ENOENT   ? PyExc_FileNotFoundError
+                             : e.code == EACCES ? PyExc_PermissionError
+                             : e.code == EISDIR ? PyExc_IsADirectoryError
+                                                : PyExc_OSError;
+            PyErr_SetString(type, e.what());
+        }
+    });
+
+    py::class_<gguf_file, gguf_ptr>(m, "GGUFFile", "A validated, memory-mapped GGUF file.")
+        .def(py::init([](const std::string& path) { return gguf_ptr(gguf_file::open(path)); }), py::arg("path"))
+        .def_property_readonly("version", &gguf_file::version)
+        .def_property_readonly("alignment", &gguf_file::alignment)
+        .def_property_readonly("data_offset", &gguf_file::data_offset)
+        .def_property_readonly("file_size", &gguf_file::file_size)
+        .def_property_readonly("keys", &gguf_file::keys)
+        .def("value", [](const gguf_file& f, const std::string& key) { return value_to_py(f.get(key), key); },
+             py::arg("key"), "The value of one metadata key (KeyError-like FormatError if absent).")
+        .def("value_type", [](const gguf_file& f, const std::string& key) {
+            const gguf_value& v = f.get(key);
+            if (v.is_array()) return std::string("array[") + gguf_type_name(v.elem_type) + "]";
+            return std::string(gguf_type_name(v.type));
+        }, py::arg("key"))
+        .def("__contains__", [](const gguf_file& f, const std::string& key) { return f.find(key) != nullptr; })
+        .def_property_readonly("tensors", [](const gguf_file& f) {
+            py::list out;
+            for (const gguf_tensor& t : f.tensors()) out.append(tensor_info(t));
+            return out;
+        })
+        .def("tensor_bytes", &tensor_bytes, py::arg("name"),
+             "The raw bytes of one tensor as a read-only uint8 array (a view of the mapping).");
+
+    m.def("ggml_types", [] {
+        py::list out;
+        for (uint32_t id = 0; id < GGML_TYPE_COUNT; id++) {
+            if (const type_traits* t = find_type(id)) out.append(py::make_tuple(id, t->name, t->block_size, t->type_size));
+        }
+        return out;
+    }, "All ggml tensor types: (id, name, block_size, type_size).");
+
+    m.def("isa", [] { return std::string(kernels().isa); }, "The ISA whose kernels run (honours PYRNN_ISA).");
+    m.def("available_isas", &available_isas, "ISAs built in and supported by this CPU, reference first.");
+    m.def("cpu_features", &cpu_features);
+    m.def("matvec", &matvec, py::arg("w"), py::arg("type"), py::arg("rows"), py::arg("cols"), py::arg("x"),
+          py::arg("isa") = "", "y = W·x with the kernel of one ISA (\"\" = active); W as raw bytes of `type`.");
+    m.def("fp32_to_fp16", [](float f) { return fp32_to_fp16(f); });
+    m.def("fp16_to_fp32", [](uint16_t h) { return fp16_to_fp32(h); });
+}

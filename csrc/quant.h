@@ -1,0 +1,80 @@
+// quant.h — ggml tensor types: ids, block sizes, bytes per block, and fp16/bf16 conversion.
+//
+//   const type_traits* tt = find_type(tensor.type);   // nullptr for an unknown id
+//   uint64_t bytes = row_bytes(GGML_TYPE_Q8_0, 4096);  // 4096 / 32 blocks × 34 bytes
+//
+// Type ids and block layouts are ggml's, so the same bytes mean the same numbers in llama.cpp.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace pyrnn {
+
+enum ggml_type : uint32_t {
+    GGML_TYPE_F32 = 0,
+    GGML_TYPE_F16 = 1,
+    GGML_TYPE_Q4_0 = 2,
+    GGML_TYPE_Q4_1 = 3,
+    // 4, 5: Q4_2, Q4_3 — removed from ggml
+    GGML_TYPE_Q5_0 = 6,
+    GGML_TYPE_Q5_1 = 7,
+    GGML_TYPE_Q8_0 = 8,
+    GGML_TYPE_Q8_1 = 9,
+    GGML_TYPE_Q2_K = 10,
+    GGML_TYPE_Q3_K = 11,
+    GGML_TYPE_Q4_K = 12,
+    GGML_TYPE_Q5_K = 13,
+    GGML_TYPE_Q6_K = 14,
+    GGML_TYPE_Q8_K = 15,
+    GGML_TYPE_IQ2_XXS = 16,
+    GGML_TYPE_IQ2_XS = 17,
+    GGML_TYPE_IQ3_XXS = 18,
+    GGML_TYPE_IQ1_S = 19,
+    GGML_TYPE_IQ4_NL = 20,
+    GGML_TYPE_IQ3_S = 21,
+    GGML_TYPE_IQ2_S = 22,
+    GGML_TYPE_IQ4_XS = 23,
+    GGML_TYPE_I8 = 24,
+    GGML_TYPE_I16 = 25,
+    GGML_TYPE_I32 = 26,
+    GGML_TYPE_I64 = 27,
+    GGML_TYPE_F64 = 28,
+    GGML_TYPE_IQ1_M = 29,
+    GGML_TYPE_BF16 = 30,
+    // 31–33: Q4_0_4_4, Q4_0_4_8, Q4_0_8_8 — removed
+    GGML_TYPE_TQ1_0 = 34,
+    GGML_TYPE_TQ2_0 = 35,
+    // 36–38: IQ4_NL_4_4, _4_8, _8_8 — removed
+    GGML_TYPE_MXFP4 = 39,
+    GGML_TYPE_COUNT = 40,
+};
+
+struct type_traits {
+    const char* name;    // as llama.cpp prints it: "f32", "q8_0", ...
+    uint32_t block_size; // elements per block (1 for plain types)
+    uint32_t type_size;  // bytes per block
+};
+
+// nullptr when `id` is not a ggml type (unknown or removed id).
+const type_traits* find_type(uint32_t id);
+
+// Bytes of `n` elements of type `t`; `n` must be a multiple of the block size.
+inline uint64_t row_bytes(uint32_t t, uint64_t n) {
+    const type_traits* tt = find_type(t);
+    return n / tt->block_size * tt->type_size;
+}
+
+// IEEE half <-> float, exact (no flush of subnormals), round-to-nearest-even on the way down.
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float f);
+
+// bfloat16 is the top half of a float32.
+inline float bf16_to_fp32(uint16_t h) {
+    uint32_t u = uint32_t(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+} // namespace pyrnn

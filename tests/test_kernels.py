@@ -1,0 +1,102 @@
+"""Kernels: every ISA this CPU runs equals the scalar reference on odd sizes; fp16 conversion is exact."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pyrnn import _core
+
+ISAS = _core.available_isas()
+SIZES = [(1, 1), (7, 7), (31, 33), (33, 31), (5, 4096 + 32), (64, 256)]
+BF16 = 30
+
+
+def _bf16_bytes(a: np.ndarray) -> np.ndarray:
+    """float32 -> bf16 by truncation (exactly representable values are what we compare)."""
+    return (a.astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+
+
+def _inputs(rows: int, cols: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((rows, cols)).astype(np.float32), rng.standard_normal(cols).astype(np.float32)
+
+
+def test_reference_is_first_and_always_present() -> None:
+    """The reference kernels exist on every machine, and dispatch lists them first."""
+    assert ISAS[0] == "ref"
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("rows,cols", SIZES)
+@pytest.mark.parametrize("type_name", ["f32", "f16", "bf16"])
+def test_matvec_matches_reference(isa: str, rows: int, cols: int, type_name: str) -> None:
+    """matvec of each ISA equals the scalar reference (and float64 numpy) to float rounding."""
+    w, x = _inputs(rows, cols, seed=rows * 1000 + cols)
+    if type_name == "f32":
+        raw, type_id, exact = w, 0, w
+    elif type_name == "f16":
+        raw = w.astype(np.float16)
+        type_id, exact = 1, raw.astype(np.float32)
+    else:
+        raw = _bf16_bytes(w)
+        type_id, exact = BF16, (raw.astype(np.uint32) << 16).view(np.float32)
+    y = _core.matvec(raw, type_id, rows, cols, x, isa)
+    y_ref = _core.matvec(raw, type_id, rows, cols, x, "ref")
+    y64 = exact.astype(np.float64) @ x.astype(np.float64)
+    scale = np.abs(exact).astype(np.float64) @ np.abs(x).astype(np.float64)  # error bound grows with Σ|w·x|
+    tol = 2e-6 * np.sqrt(cols) * scale + 1e-30
+    assert np.all(np.abs(y - y64) <= tol), f"max err {np.max(np.abs(y - y64) / tol)} of tolerance"
+    assert np.all(np.abs(y - y_ref) <= 2 * tol)
+
+
+def test_matvec_rejects_bad_shapes() -> None:
+    """Wrong sizes at the border give ValueError naming the argument, not a crash."""
+    w, x = _inputs(3, 8, 0)
+    with pytest.raises(ValueError, match="x: expected 9 elements, found 8"):
+        _core.matvec(w, 0, 3, 9, x)
+    with pytest.raises(ValueError, match="w: expected 128 bytes, found 96"):
+        _core.matvec(w, 0, 4, 8, x)
+    with pytest.raises(ValueError, match="isa"):
+        _core.matvec(w, 0, 3, 8, x, "nonexistent")
+
+
+def test_fp16_to_fp32_all_values() -> None:
+    """All 65,536 half values convert exactly as numpy does (subnormals, inf, nan included)."""
+    h = np.arange(65536, dtype=np.uint32).astype(np.uint16)
+    ours = np.array([_core.fp16_to_fp32(int(v)) for v in h], dtype=np.float32)
+    ref = h.view(np.float16).astype(np.float32)
+    same = (ours.view(np.uint32) == ref.view(np.uint32)) | (np.isnan(ours) & np.isnan(ref))
+    assert same.all()
+
+
+def test_fp32_to_fp16_rounds_like_numpy() -> None:
+    """float -> half rounds to nearest even like numpy, across normal, subnormal and overflow ranges."""
+    rng = np.random.default_rng(1)
+    f = np.concatenate([
+        rng.standard_normal(3000).astype(np.float32) * 10.0 ** rng.integers(-9, 6, 3000),
+        np.array([0.0, -0.0, 65504.0, 65520.0, 65519.0, 1e-8, 2.0**-24, 2.0**-25, 3 * 2.0**-26, np.inf, -np.inf],
+                 dtype=np.float32),
+    ]).astype(np.float32)
+    ours = np.array([_core.fp32_to_fp16(float(v)) for v in f], dtype=np.uint16)
+    with np.errstate(over="ignore"):  # 65520 and up overflow to inf, on purpose
+        ref = f.astype(np.float16).view(np.uint16)
+    np.testing.assert_array_equal(ours, ref)
+
+
+def test_pyrnn_isa_forces_reference(tmp_path) -> None:
+    """PYRNN_ISA=ref selects the reference kernels; an unknown ISA gives one clear error."""
+    code = "from pyrnn import _core; print(_core.isa())"
+    env = dict(os.environ, PYRNN_ISA="ref")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path)  # away from the source tree
+    assert out.stdout.strip() == "ref"
+    env["PYRNN_ISA"] = "sse1"
+    bad = subprocess.run([sys.executable, "-m", "pyrnn.cli", "info", "--system"], env=env,
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "PYRNN_ISA: expected one of ref" in bad.stderr and "Traceback" not in bad.stderr
