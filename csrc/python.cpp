@@ -9,6 +9,7 @@
 
 #include "gguf.h"
 #include "kernels/kernels.h"
+#include "models/model.h"
 #include "quant.h"
 
 namespace py = pybind11;
@@ -110,6 +111,46 @@ py::array_t<float> matvec(py::array w, uint32_t type, int64_t rows, int64_t cols
     return y;
 }
 
+using model_ptr = std::shared_ptr<model>;
+
+void check_state(const model& m, const py::array& state) {
+    if (!py::isinstance<py::array_t<float>>(state) || state.ndim() != 1) {
+        throw py::value_error("state: expected a 1-d float32 array, found dtype " +
+                              std::string(py::str(state.dtype())) + " with " + std::to_string(state.ndim()) + " dims");
+    }
+    if (size_t(state.shape(0)) != m.state_size()) {
+        throw py::value_error("state: expected " + std::to_string(m.state_size()) + " floats for this " + m.arch() +
+                              " model, found " + std::to_string(state.shape(0)));
+    }
+    if (!(state.flags() & py::array::c_style) || !state.writeable()) {
+        throw py::value_error("state: expected a writable contiguous array");
+    }
+}
+
+py::array_t<float> forward(const model& m, py::array tokens_in, py::array state, bool all_logits) {
+    check_state(m, state);
+    auto tokens = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(tokens_in);
+    if (!tokens || tokens.ndim() != 1) throw py::value_error("tokens: expected a 1-d sequence of integers");
+    const size_t n = size_t(tokens.shape(0));
+    if (n == 0) throw py::value_error("tokens: expected at least one token, found none");
+    const int32_t* tp = tokens.data();
+    for (size_t i = 0; i < n; i++) {
+        if (tp[i] < 0 || tp[i] >= m.n_vocab()) {
+            throw py::value_error("tokens[" + std::to_string(i) + "]: expected an id in [0, " +
+                                  std::to_string(m.n_vocab()) + "), found " + std::to_string(tp[i]));
+        }
+    }
+    py::array_t<float> logits = all_logits ? py::array_t<float>({py::ssize_t(n), py::ssize_t(m.n_vocab())})
+                                           : py::array_t<float>(py::ssize_t(m.n_vocab()));
+    float* sp = static_cast<float*>(state.mutable_data());
+    float* lp = logits.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        m.forward(tp, n, sp, lp, all_logits);
+    }
+    return logits;
+}
+
 } // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -152,6 +193,29 @@ PYBIND11_MODULE(_core, m) {
         })
         .def("tensor_bytes", &tensor_bytes, py::arg("name"),
              "The raw bytes of one tensor as a read-only uint8 array (a view of the mapping).");
+
+    py::class_<model, model_ptr>(m, "Model", "A loaded model (immutable; share it between threads).")
+        .def(py::init([](const std::string& path) {
+                 std::shared_ptr<const gguf_file> f(gguf_file::open(path));
+                 try {
+                     return model_ptr(load_model(f));
+                 } catch (const format_error& e) {
+                     throw format_error("'" + path + "': " + e.what());
+                 }
+             }),
+             py::arg("path"))
+        .def_property_readonly("arch", &model::arch)
+        .def_property_readonly("n_vocab", &model::n_vocab)
+        .def_property_readonly("n_embd", &model::n_embd)
+        .def_property_readonly("n_layer", &model::n_layer)
+        .def_property_readonly("state_size", &model::state_size)
+        .def("init_state", [](const model& mdl, py::array state) {
+            check_state(mdl, state);
+            mdl.init_state(static_cast<float*>(state.mutable_data()));
+        }, py::arg("state"))
+        .def("forward", &forward, py::arg("tokens"), py::arg("state"), py::arg("all_logits") = false,
+             "Feed tokens, updating state in place; returns the last token's logits (or all).");
+    m.def("model_architectures", &model_architectures);
 
     m.def("ggml_types", [] {
         py::list out;

@@ -1,0 +1,64 @@
+// ops.h — the small operations every architecture shares, over rows of T tokens.
+// Plain loops (the compiler vectorises them); the heavy work — matrix products — goes through the
+// kernel table. Shapes: x is [T][n] row-major unless noted.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "../kernels/kernels.h"
+#include "model.h"
+
+namespace pyrnn {
+
+// y[t] = W · x[t] for each of T tokens: x [T][w.cols] → y [T][w.rows].
+inline void matmul(const matrix& w, const float* x, float* y, int64_t T) {
+    const matvec_fn f = kernels().matvec[w.type];
+    for (int64_t t = 0; t < T; t++) f(w.data, x + t * w.cols, y + t * w.rows, w.rows, w.cols);
+}
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// LayerNorm over n features of one row (biased variance, as torch), y may alias x.
+inline void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
+    double mean = 0.0;
+    for (int64_t i = 0; i < n; i++) mean += x[i];
+    mean /= double(n);
+    double var = 0.0;
+    for (int64_t i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= double(n);
+    const float m = float(mean), inv = float(1.0 / std::sqrt(var + double(eps)));
+    for (int64_t i = 0; i < n; i++) y[i] = (x[i] - m) * inv * w[i] + b[i];
+}
+
+// LayerNorm of each of T rows.
+inline void layer_norm_rows(const float* x, const float* w, const float* b, float* y, int64_t T, int64_t n, float eps) {
+    for (int64_t t = 0; t < T; t++) layer_norm(x + t * n, w, b, y + t * n, n, eps);
+}
+
+// GroupNorm of one row of G groups of n/G features each, affine over all n.
+inline void group_norm(const float* x, const float* w, const float* b, float* y, int64_t n, int64_t G, float eps) {
+    const int64_t g_n = n / G;
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t o = g * g_n;
+        double mean = 0.0;
+        for (int64_t i = 0; i < g_n; i++) mean += x[o + i];
+        mean /= double(g_n);
+        double var = 0.0;
+        for (int64_t i = 0; i < g_n; i++) var += (x[o + i] - mean) * (x[o + i] - mean);
+        var /= double(g_n);
+        const float m = float(mean), inv = float(1.0 / std::sqrt(var + double(eps)));
+        for (int64_t i = 0; i < g_n; i++) y[o + i] = (x[o + i] - m) * inv * w[o + i] + b[o + i];
+    }
+}
+
+// Token shift: prev[t] = t ? x[t-1] : carry; then carry ← x[T-1]. x, prev: [T][n].
+inline void token_shift(const float* x, float* prev, float* carry, int64_t T, int64_t n) {
+    for (int64_t i = 0; i < n; i++) prev[i] = carry[i];
+    for (int64_t t = 1; t < T; t++) {
+        for (int64_t i = 0; i < n; i++) prev[t * n + i] = x[(t - 1) * n + i];
+    }
+    for (int64_t i = 0; i < n; i++) carry[i] = x[(T - 1) * n + i];
+}
+
+} // namespace pyrnn

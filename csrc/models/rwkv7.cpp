@@ -1,0 +1,263 @@
+// rwkv7.cpp — RWKV-7 "Goose" (x070), llama.cpp's GGUF layout (architecture "rwkv7").
+// Equations: shared/reference/ARCHITECTURES.md §1.4.2 (pip RWKV_x070_TMix_one / CMix_one).
+//
+// State per layer, floats:  [ att_x (C) | ffn_x (C) | S (H × N × N) ]
+//   att_x, ffn_x: the LayerNorm outputs of the previous token (token shift), zero at start;
+//   S[h][v][k]:   the wkv matrix of head h, value-major (pip's v7 orientation), zero at start.
+#include <algorithm>
+#include <deque>
+#include <vector>
+
+#include "loader.h"
+#include "ops.h"
+
+namespace pyrnn {
+
+namespace {
+
+struct rwkv7_layer {
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b; // (C)
+    const float* lerp;                          // (6, C): r, w, k, v, a, g token-shift mixes
+    const float *w0, *a0, *v0;                  // (C) LoRA biases
+    matrix w1, w2;                              // (Dw, C), (C, Dw): decay LoRA
+    matrix a1, a2;                              // (Da, C), (C, Da): in-context learning rate
+    matrix v1, v2;                              // (Dv, C), (C, Dv): value residual (unused in layer 0)
+    matrix g1, g2;                              // (Dg, C), (C, Dg): output gate
+    const float *k_k, *k_a, *r_k;               // (C)
+    matrix wr, wk, wv, wo;                      // (C, C)
+    const float *lnx_w, *lnx_b;                 // (C) GroupNorm(H)
+    const float* ffn_lerp_k;                    // (C)
+    matrix ffn_key, ffn_value;                  // (F, C), (C, F)
+};
+
+class rwkv7_model final : public model {
+  public:
+    explicit rwkv7_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
+        weight_loader w(*file_, "rwkv7", owned_);
+        C = w.u32("embedding_length");
+        L = w.u32("block_count");
+        N = w.u32("wkv.head_size");
+        F = w.u32("feed_forward_length");
+        eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
+        if (N == 0 || C % N != 0) {
+            throw format_error("rwkv7.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
+                               ", found " + std::to_string(N));
+        }
+        H = C / N;
+        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
+        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+        emb = w.floats("token_embd.weight", {C, V});
+        if (w.has("token_embd_norm.weight")) { // ln0, applied at run time as llama.cpp does
+            ln0_w = w.vec("token_embd_norm.weight", C);
+            ln0_b = w.vec("token_embd_norm.bias", C);
+        }
+        ln_out_w = w.vec("output_norm.weight", C);
+        ln_out_b = w.vec("output_norm.bias", C);
+        head = w.mat("output.weight", V, C);
+        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
+    }
+
+    std::string arch() const override { return "rwkv7"; }
+    int64_t n_vocab() const override { return V; }
+    int64_t n_embd() const override { return C; }
+    int64_t n_layer() const override { return L; }
+    size_t state_size() const override { return size_t(L) * layer_state(); }
+    void init_state(float* s) const override { std::fill(s, s + state_size(), 0.0f); }
+
+    void forward(const int32_t* tokens, size_t n, float* state, float* logits, bool all_logits) const override;
+
+  private:
+    size_t layer_state() const { return size_t(2 * C + H * N * N); }
+    rwkv7_layer load_layer(weight_loader& w, int64_t i);
+    void time_mix(const rwkv7_layer& ly, bool first_layer, float* x, float* v_first, float* s, int64_t T) const;
+    void channel_mix(const rwkv7_layer& ly, float* x, float* s, int64_t T) const;
+
+    int64_t C = 0, L = 0, N = 0, H = 0, F = 0, V = 0;
+    float eps = 1e-5f;
+    const float* emb = nullptr;                           // (V, C)
+    const float *ln0_w = nullptr, *ln0_b = nullptr;       // (C), optional
+    const float *ln_out_w = nullptr, *ln_out_b = nullptr; // (C)
+    matrix head;                                          // (V, C)
+    std::vector<rwkv7_layer> layers;
+    std::deque<std::vector<float>> owned_;
+};
+
+rwkv7_layer rwkv7_model::load_layer(weight_loader& w, int64_t i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    rwkv7_layer ly;
+    ly.ln1_w = w.vec(p + "attn_norm.weight", C);
+    ly.ln1_b = w.vec(p + "attn_norm.bias", C);
+    ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
+    ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
+    ly.lerp = w.floats(p + "time_mix_lerp_fused.weight", {C, 1, 1, 6});
+    ly.w0 = w.vec(p + "time_mix_w0.weight", C);
+    ly.a0 = w.vec(p + "time_mix_a0.weight", C);
+    // LoRA ranks come from the shapes (the metadata ranks are only a cross-check; llama.cpp writes
+    // placeholders of another rank for layer 0's unused v1/v2).
+    auto lora = [&](const std::string& name, matrix& down, matrix& up) {
+        const gguf_tensor* t = file_->find_tensor(p + name + "1.weight");
+        const int64_t D = t && t->n_dims >= 2 ? t->ne[1] : 0;
+        down = w.mat(p + name + "1.weight", D, C);
+        up = w.mat(p + name + "2.weight", C, D);
+    };
+    lora("time_mix_w", ly.w1, ly.w2);
+    lora("time_mix_a", ly.a1, ly.a2);
+    lora("time_mix_g", ly.g1, ly.g2);
+    if (i > 0) {
+        ly.v0 = w.vec(p + "time_mix_v0.weight", C);
+        lora("time_mix_v", ly.v1, ly.v2);
+    }
+    ly.k_k = w.vec(p + "time_mix_k_k.weight", C);
+    ly.k_a = w.vec(p + "time_mix_k_a.weight", C);
+    ly.r_k = w.vec(p + "time_mix_r_k.weight", C);
+    ly.wr = w.mat(p + "time_mix_receptance.weight", C, C);
+    ly.wk = w.mat(p + "time_mix_key.weight", C, C);
+    ly.wv = w.mat(p + "time_mix_value.weight", C, C);
+    ly.wo = w.mat(p + "time_mix_output.weight", C, C);
+    ly.lnx_w = w.vec(p + "time_mix_ln.weight", C);
+    ly.lnx_b = w.vec(p + "time_mix_ln.bias", C);
+    ly.ffn_lerp_k = w.vec(p + "channel_mix_lerp_k.weight", C);
+    ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
+    ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
+    return ly;
+}
+
+// x [T][C]: residual stream, updated. v_first [T][C]: written by layer 0, read by the others.
+void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, float* v_first, float* s,
+                           int64_t T) const {
+    float* att_x = s;        // (C)
+    float* S_all = s + 2 * C; // (H, N, N)
+    const int64_t TC = T * C;
+    std::vector<float> xn(TC), prev(TC), mix(6 * TC), r(TC), k(TC), v(TC), wl(TC), a(TC), g(TC), vg(TC), y(TC);
+    layer_norm_rows(x, ly.ln1_w, ly.ln1_b, xn.data(), T, C, eps);
+    token_shift(xn.data(), prev.data(), att_x, T, C);
+    // mix[j][t][c] = x + (x_prev − x) · lerp[j]   for j = r, w, k, v, a, g
+    for (int j = 0; j < 6; j++) {
+        for (int64_t t = 0; t < T; t++) {
+            for (int64_t c = 0; c < C; c++) {
+                const float xc = xn[t * C + c];
+                mix[j * TC + t * C + c] = xc + (prev[t * C + c] - xc) * ly.lerp[j * C + c];
+            }
+        }
+    }
+    const float *xr = &mix[0], *xw = &mix[TC], *xk = &mix[2 * TC], *xv = &mix[3 * TC], *xa = &mix[4 * TC],
+                *xg = &mix[5 * TC];
+    matmul(ly.wr, xr, r.data(), T);
+    matmul(ly.wk, xk, k.data(), T);
+    matmul(ly.wv, xv, v.data(), T);
+    auto lora = [&](const matrix& down, const matrix& up, const float* in, float* out, auto act) {
+        std::vector<float> h(size_t(T * down.rows));
+        matmul(down, in, h.data(), T);
+        for (float& e : h) e = act(e);
+        matmul(up, h.data(), out, T);
+    };
+    auto identity = [](float e) { return e; };
+    auto tanh_f = [](float e) { return std::tanh(e); };
+    auto sigmoid_f = [](float e) { return sigmoid(e); };
+    lora(ly.w1, ly.w2, xw, wl.data(), tanh_f);
+    lora(ly.a1, ly.a2, xa, a.data(), identity);
+    lora(ly.g1, ly.g2, xg, g.data(), sigmoid_f);
+    if (!first_layer) lora(ly.v1, ly.v2, xv, vg.data(), identity);
+
+    std::vector<float> kk(C), w(C);
+    for (int64_t t = 0; t < T; t++) {
+        float *rt = &r[t * C], *kt = &k[t * C], *vt = &v[t * C], *at = &a[t * C], *yt = &y[t * C];
+        for (int64_t c = 0; c < C; c++) {
+            at[c] = sigmoid(ly.a0[c] + at[c]);
+            w[c] = std::exp(-0.606531f * sigmoid(ly.w0[c] + wl[t * C + c]));
+            kk[c] = kt[c] * ly.k_k[c];
+        }
+        for (int64_t h = 0; h < H; h++) { // kk ← per-head L2 normalise (eps 1e-12, as F.normalize)
+            float ss = 0.0f;
+            for (int64_t i = 0; i < N; i++) ss += kk[h * N + i] * kk[h * N + i];
+            const float inv = 1.0f / std::max(std::sqrt(ss), 1e-12f);
+            for (int64_t i = 0; i < N; i++) kk[h * N + i] *= inv;
+        }
+        for (int64_t c = 0; c < C; c++) kt[c] = kt[c] * (1.0f + (at[c] - 1.0f) * ly.k_a[c]);
+        if (first_layer) {
+            for (int64_t c = 0; c < C; c++) v_first[t * C + c] = vt[c];
+        } else {
+            for (int64_t c = 0; c < C; c++) {
+                vt[c] += (v_first[t * C + c] - vt[c]) * sigmoid(ly.v0[c] + vg[t * C + c]);
+            }
+        }
+        // S ← S·diag(w) + (S·(−kk)) ⊗ (kk⊙a) + v ⊗ k ;  y = S·r   (per head, S[v][k])
+        for (int64_t h = 0; h < H; h++) {
+            float* S = S_all + h * N * N;
+            const int64_t o = h * N;
+            for (int64_t i = 0; i < N; i++) { // row i: value channel
+                float* Si = S + i * N;
+                float sa = 0.0f;
+                for (int64_t j = 0; j < N; j++) sa -= Si[j] * kk[o + j];
+                float yi = 0.0f;
+                for (int64_t j = 0; j < N; j++) {
+                    Si[j] = Si[j] * w[o + j] + sa * kk[o + j] * at[o + j] + vt[o + i] * kt[o + j];
+                    yi += Si[j] * rt[o + j];
+                }
+                yt[o + i] = yi;
+            }
+        }
+        group_norm(yt, ly.lnx_w, ly.lnx_b, yt, C, H, 64e-5f);
+        for (int64_t h = 0; h < H; h++) { // bonus: (Σ r·k·r_k) v, per head
+            float b = 0.0f;
+            for (int64_t i = 0; i < N; i++) b += rt[h * N + i] * kt[h * N + i] * ly.r_k[h * N + i];
+            for (int64_t i = 0; i < N; i++) yt[h * N + i] += b * vt[h * N + i];
+        }
+        for (int64_t c = 0; c < C; c++) yt[c] *= g[t * C + c];
+    }
+    std::vector<float> out(TC);
+    matmul(ly.wo, y.data(), out.data(), T);
+    for (int64_t i = 0; i < TC; i++) x[i] += out[i];
+}
+
+void rwkv7_model::channel_mix(const rwkv7_layer& ly, float* x, float* s, int64_t T) const {
+    float* ffn_x = s + C;
+    const int64_t TC = T * C;
+    std::vector<float> xn(TC), prev(TC), hidden(size_t(T * F)), out(TC);
+    layer_norm_rows(x, ly.ln2_w, ly.ln2_b, xn.data(), T, C, eps);
+    token_shift(xn.data(), prev.data(), ffn_x, T, C);
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t c = 0; c < C; c++) {
+            const float xc = xn[t * C + c];
+            prev[t * C + c] = xc + (prev[t * C + c] - xc) * ly.ffn_lerp_k[c];
+        }
+    }
+    matmul(ly.ffn_key, prev.data(), hidden.data(), T);
+    for (float& e : hidden) e = e > 0.0f ? e * e : 0.0f; // relu²
+    matmul(ly.ffn_value, hidden.data(), out.data(), T);
+    for (int64_t i = 0; i < TC; i++) x[i] += out[i];
+}
+
+void rwkv7_model::forward(const int32_t* tokens, size_t n, float* state, float* logits, bool all_logits) const {
+    constexpr size_t chunk = 64; // tokens whose activations are held at once
+    for (size_t start = 0; start < n; start += chunk) {
+        const int64_t T = int64_t(std::min(chunk, n - start));
+        std::vector<float> x(size_t(T * C)), v_first(size_t(T * C));
+        for (int64_t t = 0; t < T; t++) {
+            const float* e = emb + int64_t(tokens[start + t]) * C;
+            float* xt = &x[t * C];
+            std::copy(e, e + C, xt);
+            if (ln0_w) layer_norm(xt, ln0_w, ln0_b, xt, C, eps);
+        }
+        for (int64_t l = 0; l < L; l++) {
+            float* s = state + l * layer_state();
+            time_mix(layers[l], l == 0, x.data(), v_first.data(), s, T);
+            channel_mix(layers[l], x.data(), s, T);
+        }
+        // logits: every token of the chunk, or only the very last token of the call
+        const int64_t first = all_logits ? 0 : T - 1;
+        if (!all_logits && start + T < n) continue;
+        std::vector<float> xo(size_t((T - first) * C));
+        layer_norm_rows(&x[first * C], ln_out_w, ln_out_b, xo.data(), T - first, C, eps);
+        float* out = all_logits ? logits + start * V : logits;
+        matmul(head, xo.data(), out, T - first);
+    }
+}
+
+} // namespace
+
+std::unique_ptr<model> load_rwkv7(std::shared_ptr<const gguf_file> f) {
+    return std::make_unique<rwkv7_model>(std::move(f));
+}
+
+} // namespace pyrnn
