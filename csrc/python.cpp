@@ -15,6 +15,8 @@
 namespace py = pybind11;
 using namespace pyrnn;
 
+void bind_tokenizer(py::module_& m); // python_tokenizer.cpp
+
 namespace {
 
 // A GGUF string: str when it is valid UTF-8, else bytes (RWKV World tokens are raw bytes).
@@ -216,6 +218,7 @@ PYBIND11_MODULE(_core, m) {
         .def("forward", &forward, py::arg("tokens"), py::arg("state"), py::arg("all_logits") = false,
              "Feed tokens, updating state in place; returns the last token's logits (or all).");
     m.def("model_architectures", &model_architectures);
+    bind_tokenizer(m);
 
     m.def("ggml_types", [] {
         py::list out;

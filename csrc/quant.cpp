@@ -50,6 +50,16 @@ const type_traits* find_type(uint32_t id) {
     return &k_types[id];
 }
 
+bool to_f32(uint32_t t, const void* src, float* dst, int64_t n) {
+    const auto* h = static_cast<const uint16_t*>(src);
+    switch (t) {
+    case GGML_TYPE_F32: std::memcpy(dst, src, size_t(n) * 4); return true;
+    case GGML_TYPE_F16: for (int64_t i = 0; i < n; i++) dst[i] = fp16_to_fp32(h[i]); return true;
+    case GGML_TYPE_BF16: for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_fp32(h[i]); return true;
+    default: return false;
+    }
+}
+
 float fp16_to_fp32(uint16_t h) {
     const uint32_t sign = uint32_t(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f;

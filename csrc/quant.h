@@ -65,6 +65,9 @@ inline uint64_t row_bytes(uint32_t t, uint64_t n) {
     return n / tt->block_size * tt->type_size;
 }
 
+// Widens n elements of type t (F32, F16, BF16) to float; returns false for other types.
+bool to_f32(uint32_t t, const void* src, float* dst, int64_t n);
+
 // IEEE half <-> float, exact (no flush of subnormals), round-to-nearest-even on the way down.
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);

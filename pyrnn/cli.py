@@ -20,6 +20,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from .converters.convert import convert, progress_bar
+
+    arch = convert(args.checkpoint, args.output, out_type=args.type, vocab=args.vocab,
+                   progress=None if args.quiet else progress_bar())
+    print(f"wrote {args.output} ({arch}, {args.type})", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyrnn", description="Recurrent language models on your own device.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -30,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--system", action="store_true", help="print CPU features and the kernels in use")
     info.add_argument("--tensors", action="store_true", help="list every tensor")
     info.set_defaults(func=_cmd_info)
+
+    conv = sub.add_parser("convert", help="convert a checkpoint (.pth, HF folder, .safetensors) to GGUF")
+    conv.add_argument("checkpoint", help="a BlinkDL .pth, a Hugging Face folder or a .safetensors file")
+    conv.add_argument("-o", "--output", required=True, help="the .gguf file to write")
+    conv.add_argument("--type", default="f16", choices=["f32", "f16", "bf16"],
+                      help="type of the large matrices (default f16); vectors stay f32")
+    conv.add_argument("--vocab", help="RWKV World vocabulary file (default: the bundled rwkv_vocab_v20230424.txt)")
+    conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    conv.set_defaults(func=_cmd_convert)
     return p
 
 

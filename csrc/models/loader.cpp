@@ -61,4 +61,15 @@ matrix weight_loader::mat(const std::string& name, int64_t rows, int64_t cols) c
     return matrix{t.data, t.type, rows, cols};
 }
 
+
+matrix weight_loader::embedding(const std::string& name, int64_t rows, int64_t cols) const {
+    const gguf_tensor& t = tensor(name, {cols, rows});
+    float probe = 0.0f;
+    if (!to_f32(t.type, t.data, &probe, 0)) {
+        throw format_error("tensor \"" + name + "\" type: expected an embedding type pyrnn reads, found " +
+                           find_type(t.type)->name);
+    }
+    return matrix{t.data, t.type, rows, cols};
+}
+
 } // namespace pyrnn

@@ -39,6 +39,8 @@ class weight_loader {
     const float* floats(const std::string& name, std::initializer_list<int64_t> ne);
     // A matrix for matvec: stored type must have a kernel.
     matrix mat(const std::string& name, int64_t rows, int64_t cols) const;
+    // An embedding table (rows looked up one at a time with get_row).
+    matrix embedding(const std::string& name, int64_t rows, int64_t cols) const;
 
   private:
     const float* as_f32(const gguf_tensor& t);

@@ -17,6 +17,12 @@ inline void matmul(const matrix& w, const float* x, float* y, int64_t T) {
     for (int64_t t = 0; t < T; t++) f(w.data, x + t * w.cols, y + t * w.rows, w.rows, w.cols);
 }
 
+// Row r of a matrix (an embedding lookup), widened to float: out has w.cols elements.
+inline void get_row(const matrix& w, int64_t r, float* out) {
+    const auto* base = static_cast<const uint8_t*>(w.data);
+    to_f32(w.type, base + uint64_t(r) * row_bytes(w.type, uint64_t(w.cols)), out, w.cols);
+}
+
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 // LayerNorm over n features of one row (biased variance, as torch), y may alias x.

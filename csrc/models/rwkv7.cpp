@@ -46,7 +46,7 @@ class rwkv7_model final : public model {
         H = C / N;
         const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
         V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = w.floats("token_embd.weight", {C, V});
+        emb = w.embedding("token_embd.weight", V, C);
         if (w.has("token_embd_norm.weight")) { // ln0, applied at run time as llama.cpp does
             ln0_w = w.vec("token_embd_norm.weight", C);
             ln0_b = w.vec("token_embd_norm.bias", C);
@@ -74,7 +74,7 @@ class rwkv7_model final : public model {
 
     int64_t C = 0, L = 0, N = 0, H = 0, F = 0, V = 0;
     float eps = 1e-5f;
-    const float* emb = nullptr;                           // (V, C)
+    matrix emb;                                           // (V, C)
     const float *ln0_w = nullptr, *ln0_b = nullptr;       // (C), optional
     const float *ln_out_w = nullptr, *ln_out_b = nullptr; // (C)
     matrix head;                                          // (V, C)
@@ -234,9 +234,8 @@ void rwkv7_model::forward(const int32_t* tokens, size_t n, float* state, float* 
         const int64_t T = int64_t(std::min(chunk, n - start));
         std::vector<float> x(size_t(T * C)), v_first(size_t(T * C));
         for (int64_t t = 0; t < T; t++) {
-            const float* e = emb + int64_t(tokens[start + t]) * C;
             float* xt = &x[t * C];
-            std::copy(e, e + C, xt);
+            get_row(emb, tokens[start + t], xt);
             if (ln0_w) layer_norm(xt, ln0_w, ln0_b, xt, C, eps);
         }
         for (int64_t l = 0; l < L; l++) {
