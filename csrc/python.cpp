@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <vector>
 
 #include "gguf.h"
 #include "kernels/kernels.h"
@@ -129,19 +130,26 @@ void check_state(const model& m, const py::array& state) {
     }
 }
 
-py::array_t<float> forward(const model& m, py::array tokens_in, py::array state, bool all_logits) {
+py::array_t<float> forward(const model& m, py::object tokens_in, py::array state, bool all_logits) {
     check_state(m, state);
-    auto tokens = py::array_t<int32_t, py::array::c_style | py::array::forcecast>::ensure(tokens_in);
-    if (!tokens || tokens.ndim() != 1) throw py::value_error("tokens: expected a 1-d sequence of integers");
-    const size_t n = size_t(tokens.shape(0));
-    if (n == 0) throw py::value_error("tokens: expected at least one token, found none");
-    const int32_t* tp = tokens.data();
-    for (size_t i = 0; i < n; i++) {
-        if (tp[i] < 0 || tp[i] >= m.n_vocab()) {
-            throw py::value_error("tokens[" + std::to_string(i) + "]: expected an id in [0, " +
-                                  std::to_string(m.n_vocab()) + "), found " + std::to_string(tp[i]));
-        }
+    // int64 first, so that ids beyond int32 are reported rather than wrapped
+    auto tokens64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(tokens_in);
+    if (!tokens64 || tokens64.ndim() != 1) {
+        PyErr_Clear();
+        throw py::value_error("tokens: expected a 1-d sequence of integers");
     }
+    const size_t n = size_t(tokens64.shape(0));
+    if (n == 0) throw py::value_error("tokens: expected at least one token, found none");
+    std::vector<int32_t> ids(n);
+    const int64_t* t64 = tokens64.data();
+    for (size_t i = 0; i < n; i++) {
+        if (t64[i] < 0 || t64[i] >= m.n_vocab()) {
+            throw py::value_error("tokens[" + std::to_string(i) + "]: expected an id in [0, " +
+                                  std::to_string(m.n_vocab()) + "), found " + std::to_string(t64[i]));
+        }
+        ids[i] = int32_t(t64[i]);
+    }
+    const int32_t* tp = ids.data();
     py::array_t<float> logits = all_logits ? py::array_t<float>({py::ssize_t(n), py::ssize_t(m.n_vocab())})
                                            : py::array_t<float>(py::ssize_t(m.n_vocab()));
     float* sp = static_cast<float*>(state.mutable_data());

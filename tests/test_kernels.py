@@ -91,7 +91,11 @@ def test_fp32_to_fp16_rounds_like_numpy() -> None:
 def test_pyrnn_isa_forces_reference(tmp_path) -> None:
     """PYRNN_ISA=ref selects the reference kernels; an unknown ISA gives one clear error."""
     code = "from pyrnn import _core; print(_core.isa())"
-    env = dict(os.environ, PYRNN_ISA="ref")
+    import pyrnn
+
+    # the subprocess imports the same pyrnn as this test, installed or built in the tree
+    root = os.path.dirname(os.path.dirname(pyrnn.__file__))
+    env = dict(os.environ, PYRNN_ISA="ref", PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
                          cwd=tmp_path)  # away from the source tree
     assert out.stdout.strip() == "ref"
