@@ -160,7 +160,8 @@ def test_llama_cpp_file_and_our_conversion_agree() -> None:
 def test_converter_writes_llama_cpp_layout(tmp_path: Path) -> None:
     """Our conversion of the fixture's .pth equals llama.cpp's file: every tensor's shape, type and bytes."""
     out = tmp_path / "ours.gguf"
-    convert(FIXTURES / "source" / "rwkv7-tiny.pth", out, out_type="f32", vocab=FIXTURES / "hf" / "rwkv_vocab_v20230424.txt")
+    vocab = FIXTURES / "hf" / "rwkv_vocab_v20230424.txt"
+    convert(FIXTURES / "source" / "rwkv7-tiny.pth", out, out_type="f32", vocab=vocab)
     ours, theirs = pyrnn.GGUFFile(str(out)), pyrnn.GGUFFile(str(FIXTURES / "rwkv7-tiny-f32.gguf"))
     a = {t["name"]: t for t in ours.tensors}
     b = {t["name"]: t for t in theirs.tensors}
