@@ -175,6 +175,7 @@ std::unique_ptr<gguf_file> gguf_file::open(const std::string& path) {
     f->base_ = map->data();
     f->size_ = map->size();
     f->map_ = std::move(map);
+    f->path_ = path;
     try {
         f->parse();
     } catch (const format_error& e) {

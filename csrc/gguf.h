@@ -73,6 +73,7 @@ class gguf_file {
     // Validates a GGUF image already in memory (fuzzing, the C API); the bytes must outlive the result.
     static std::unique_ptr<gguf_file> from_memory(const uint8_t* data, size_t size);
 
+    const std::string& path() const { return path_; } // "" for from_memory
     uint32_t version() const { return version_; }
     uint64_t alignment() const { return alignment_; }
     uint64_t data_offset() const { return data_offset_; }
@@ -99,6 +100,7 @@ class gguf_file {
     void parse();
 
     std::unique_ptr<mapped_file> map_;
+    std::string path_;
     const uint8_t* base_ = nullptr;
     size_t size_ = 0;
     uint32_t version_ = 0;

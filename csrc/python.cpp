@@ -183,6 +183,7 @@ PYBIND11_MODULE(_core, m) {
 
     py::class_<gguf_file, gguf_ptr>(m, "GGUFFile", "A validated, memory-mapped GGUF file.")
         .def(py::init([](const std::string& path) { return gguf_ptr(gguf_file::open(path)); }), py::arg("path"))
+        .def_property_readonly("path", &gguf_file::path)
         .def_property_readonly("version", &gguf_file::version)
         .def_property_readonly("alignment", &gguf_file::alignment)
         .def_property_readonly("data_offset", &gguf_file::data_offset)

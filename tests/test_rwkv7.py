@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rwkv_official import run_official
+from tiny_models import rwkv7_state_dict
 
 import pyrnn
 from pyrnn import _core
@@ -21,49 +22,9 @@ N_TOKENS = 64
 
 def make_checkpoint(path: Path, C: int, L: int, V: int, ranks: tuple[int, int, int, int], seed: int,
                     dtype: torch.dtype = torch.float32) -> None:
-    """A random RWKV-7 state dict in BlinkDL's key layout with trained-model parameter ranges."""
-    g = torch.Generator().manual_seed(seed)
-    H, N = C // 64, 64
-    Dw, Da, Dv, Dg = ranks
-
-    def mat(out_f: int, in_f: int) -> torch.Tensor:
-        return torch.randn(out_f, in_f, generator=g) / in_f**0.5
-
-    def uni(*shape: int, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(*shape, generator=g)
-
-    sd: dict[str, torch.Tensor] = {"emb.weight": torch.randn(V, C, generator=g)}
-    for i in range(L):
-        b = f"blocks.{i}."
-        if i == 0:
-            sd[b + "ln0.weight"] = 1 + 0.1 * torch.randn(C, generator=g)
-            sd[b + "ln0.bias"] = 0.1 * torch.randn(C, generator=g)
-        for ln in ("ln1", "ln2"):
-            sd[b + ln + ".weight"] = 1 + 0.1 * torch.randn(C, generator=g)
-            sd[b + ln + ".bias"] = 0.1 * torch.randn(C, generator=g)
-        for x in "rwkvag":
-            sd[b + f"att.x_{x}"] = uni(1, 1, C)
-        sd[b + "att.w0"] = uni(1, 1, C, lo=-6.0, hi=-0.5)
-        sd[b + "att.w1"], sd[b + "att.w2"] = mat(Dw, C).T.contiguous() * 0.5, mat(C, Dw).T.contiguous() * 0.5
-        sd[b + "att.a0"] = torch.randn(1, 1, C, generator=g) * 0.5
-        sd[b + "att.a1"], sd[b + "att.a2"] = mat(Da, C).T.contiguous(), mat(C, Da).T.contiguous()
-        sd[b + "att.v0"] = torch.randn(1, 1, C, generator=g) * 0.5 + 1.0
-        sd[b + "att.v1"], sd[b + "att.v2"] = mat(Dv, C).T.contiguous(), mat(C, Dv).T.contiguous()
-        sd[b + "att.g1"], sd[b + "att.g2"] = mat(Dg, C).T.contiguous(), mat(C, Dg).T.contiguous()
-        sd[b + "att.k_k"] = uni(1, 1, C, lo=0.5, hi=1.5)
-        sd[b + "att.k_a"] = uni(1, 1, C)
-        sd[b + "att.r_k"] = torch.randn(H, N, generator=g) * 0.3
-        for name in ("receptance", "key", "value", "output"):
-            sd[b + f"att.{name}.weight"] = mat(C, C)
-        sd[b + "att.ln_x.weight"] = 1 + 0.1 * torch.randn(C, generator=g)
-        sd[b + "att.ln_x.bias"] = 0.1 * torch.randn(C, generator=g)
-        sd[b + "ffn.x_k"] = uni(1, 1, C)
-        sd[b + "ffn.key.weight"] = mat(4 * C, C)
-        sd[b + "ffn.value.weight"] = mat(C, 4 * C)
-    sd["ln_out.weight"] = 1 + 0.1 * torch.randn(C, generator=g)
-    sd["ln_out.bias"] = 0.1 * torch.randn(C, generator=g)
-    sd["head.weight"] = mat(V, C)
-    torch.save({k: v.to(dtype) for k, v in sd.items()}, path)
+    """A random RWKV-7 .pth in BlinkDL's key layout (torch.save of a state dict, as released)."""
+    sd = rwkv7_state_dict(C, L, V, ranks, seed)
+    torch.save({k: torch.from_numpy(v).to(dtype) for k, v in sd.items()}, path)
 
 
 def rel_err(a: np.ndarray, ref: np.ndarray) -> float:
@@ -172,3 +133,28 @@ def test_converter_writes_llama_cpp_layout(tmp_path: Path) -> None:
     for key in theirs.keys:
         if not key.startswith("general."):
             assert ours.value(key) == theirs.value(key), key
+
+
+def test_real_size_shape_loads_and_runs(tmp_path: Path) -> None:
+    """RWKV-7 0.1B's shape (C=768, 12 layers, vocab 65536) converts, loads and runs; the state and
+    file sizes are what the formulas say."""
+    from pyrnn.converters.convert import convert_tensors
+
+    C, L, V = 768, 12, 65536
+    sd = rwkv7_state_dict(C, L, V, (64, 64, 32, 128), seed=1)
+    out = tmp_path / "rwkv7-0.1b-f16.gguf"
+    convert_tensors(sd, None, out, out_type="f16")
+    m = pyrnn.load(out)
+    assert m.state_size == L * (2 * C + (C // 64) * 64 * 64)  # 12 × 50,688 floats
+    stored_f16 = ("emb.weight", "head.weight", "att.receptance.weight", "att.key.weight", "att.value.weight",
+                  "att.output.weight", "ffn.key.weight", "ffn.value.weight")
+    big = sum(v.size for k, v in sd.items() if k.endswith(stored_f16))
+    small = sum(v.size for k, v in sd.items() if not k.endswith(stored_f16))  # stored f32
+    # layer 0 stores copies of a1/a2 (rank 64) in place of its unused v1/v2 (rank 32), as llama.cpp
+    small += (64 - 32) * C * 2
+    expect_data = 2 * big + 4 * small
+    size = out.stat().st_size
+    assert expect_data <= size <= expect_data + 64 * 1024 + 2 * 1024 * 1024  # + header, tokenizer (~1.1 MB), padding
+    s = m.new_state()
+    logits = m.forward(m.tokenizer.encode("Once upon a time"), s)
+    assert logits.shape == (V,) and np.isfinite(logits).all()

@@ -54,18 +54,24 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], out_type: 
     if out_type not in OUT_TYPES:
         raise ValueError(f"--type: expected one of {', '.join(OUT_TYPES)}, found {out_type!r}")
     tensors, config = read_checkpoint(src)
+    vocab_path = Path(vocab) if vocab else None
+    if vocab_path is None and config is not None and (Path(src) / "rwkv_vocab_v20230424.txt").is_file():
+        vocab_path = Path(src) / "rwkv_vocab_v20230424.txt"
+    return convert_tensors(tensors, config, dst, out_type, vocab_path, Path(src).stem, progress)
+
+
+def convert_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any] | None, dst: str | os.PathLike[str],
+                    out_type: str = "f16", vocab: Path | None = None, name: str = "model",
+                    progress: Progress | None = None) -> str:
+    """Convert a checkpoint already in memory ({key: array} and its HF config or None)."""
     version, tensors = _family(tensors, config)
     if version not in RWKV_CONVERTERS:
         raise ValueError(f"RWKV-{version}: this converter is not implemented yet")
     module = RWKV_CONVERTERS[version]
     w = GGUFWriter(dst)
-    write_general(w, module.ARCH, Path(src).stem, FILE_TYPES[out_type])
+    write_general(w, module.ARCH, name, FILE_TYPES[out_type])
     module.convert(tensors, TensorOutput(w, out_type))
-    n_vocab = int(tensors["emb.weight"].shape[0])
-    vocab_path = Path(vocab) if vocab else None
-    if vocab_path is None and config is not None and (Path(src) / "rwkv_vocab_v20230424.txt").is_file():
-        vocab_path = Path(src) / "rwkv_vocab_v20230424.txt"
-    write_world_tokenizer(w, n_vocab, vocab_path)
+    write_world_tokenizer(w, int(tensors["emb.weight"].shape[0]), vocab)
     w.write(progress)
     return str(module.ARCH)
 

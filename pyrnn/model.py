@@ -1,0 +1,214 @@
+"""Models and states: the Python face of pyrnn.
+
+    import pyrnn
+    model = pyrnn.load("rwkv7-0.1b.gguf")
+    state = model.new_state()
+    logits = model.forward(model.tokenizer.encode("Once upon a time"), state)   # last token's logits
+    fork = state.copy()                          # the whole memory of the text so far
+    blob = bytes(state)                          # header (model identity) + float32 data
+    same = pyrnn.State.from_bytes(model, blob)   # refuses a state of another model
+
+A Model is immutable and may be shared by threads; a State belongs to one sequence and is used by
+one thread at a time (a second concurrent use raises instead of corrupting it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from . import _core
+from .tokenizer import Tokenizer, load_tokenizer
+
+STATE_MAGIC = b"PYRNNST\0"
+STATE_FORMAT = 1
+_PREFIX = struct.Struct("<8sII")  # magic, format version, header JSON length
+
+Tokens = Union[Sequence[int], np.ndarray]
+
+
+def _fingerprint(f: _core.GGUFFile) -> str:
+    """Identity of a model file: its header (metadata, tensor list) plus samples of tensor data.
+
+    Cheap (reads a few KiB however large the model) and different for different weights of the
+    same shape."""
+    h = hashlib.sha256()
+    with open(f.path, "rb") as fh:
+        h.update(fh.read(f.data_offset))
+    tensors = f.tensors
+    step = max(1, len(tensors) // 16)
+    for t in tensors[::step]:
+        data = f.tensor_bytes(t["name"])
+        h.update(bytes(data[:2048]))
+        h.update(bytes(data[-2048:]))
+    return h.hexdigest()
+
+
+class Model:
+    """A loaded model (memory-mapped GGUF). Use pyrnn.load(path)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._file = _core.GGUFFile(self.path)
+        self._core = _core.Model(self.path)
+        self.fingerprint = _fingerprint(self._file)
+        self._tokenizer: Tokenizer | None = None
+
+    @property
+    def arch(self) -> str:
+        return self._core.arch
+
+    @property
+    def n_vocab(self) -> int:
+        return self._core.n_vocab
+
+    @property
+    def n_embd(self) -> int:
+        return self._core.n_embd
+
+    @property
+    def n_layer(self) -> int:
+        return self._core.n_layer
+
+    @property
+    def state_size(self) -> int:
+        """Floats in a state (the same at token 10 and token 100,000)."""
+        return self._core.state_size
+
+    @property
+    def metadata(self) -> _core.GGUFFile:
+        return self._file
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer stored in the model file."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self._file)
+        return self._tokenizer
+
+    def new_state(self) -> State:
+        data = np.empty(self.state_size, np.float32)
+        self._core.init_state(data)
+        return State(self, data)
+
+    def forward(self, tokens: Tokens, state: State | None = None, all_logits: bool = False) -> np.ndarray:
+        """Feed tokens (updating `state` in place; a fresh state if None) → float32 logits of the last
+        token, shape (n_vocab,), or of every token, shape (n, n_vocab), when all_logits."""
+        if state is None:
+            state = self.new_state()
+        if state.model_fingerprint != self.fingerprint:
+            raise ValueError("state: expected a state of this model, found one of another model")
+        with state._use():
+            return self._core.forward(tokens, state.data, all_logits)
+
+    def __repr__(self) -> str:
+        return f"<pyrnn.Model {self.arch} {self.path!r}: {self.n_layer} layers, C={self.n_embd}, V={self.n_vocab}>"
+
+
+class State:
+    """The recurrent state of one sequence: plain float32 data plus the identity of its model."""
+
+    def __init__(self, model: Model, data: np.ndarray) -> None:
+        if data.dtype != np.float32 or data.shape != (model.state_size,):
+            raise ValueError(f"state data: expected float32[{model.state_size}], found {data.dtype}{list(data.shape)}")
+        self.model_fingerprint = model.fingerprint
+        self.arch = model.arch
+        self.data = np.ascontiguousarray(data)
+        self._lock = threading.Lock()
+
+    def _use(self) -> _Guard:
+        return _Guard(self._lock)
+
+    def copy(self) -> State:
+        s = State.__new__(State)
+        s.model_fingerprint, s.arch = self.model_fingerprint, self.arch
+        with self._use():
+            s.data = self.data.copy()
+        s._lock = threading.Lock()
+        return s
+
+    def __bytes__(self) -> bytes:
+        header = json.dumps({
+            "arch": self.arch,
+            "state_size": int(self.data.size),
+            "model_fingerprint": self.model_fingerprint,
+            "dtype": "float32",
+        }).encode()
+        with self._use():
+            payload = self.data.astype("<f4").tobytes()
+        return _PREFIX.pack(STATE_MAGIC, STATE_FORMAT, len(header)) + header + payload
+
+    @classmethod
+    def from_bytes(cls, model: Model, blob: bytes) -> State:
+        """A state saved by bytes(state); refuses a state of another model or a damaged one."""
+        if len(blob) < _PREFIX.size:
+            raise ValueError(f"state: expected at least {_PREFIX.size} bytes, found {len(blob)}")
+        magic, version, n = _PREFIX.unpack_from(blob)
+        if magic != STATE_MAGIC:
+            raise ValueError(f"state magic: expected {STATE_MAGIC!r}, found {magic!r}")
+        if version != STATE_FORMAT:
+            raise ValueError(f"state format version: expected {STATE_FORMAT}, found {version}")
+        if n > len(blob) - _PREFIX.size:
+            raise ValueError(f"state header length: expected at most {len(blob) - _PREFIX.size}, found {n}")
+        try:
+            header = json.loads(blob[_PREFIX.size:_PREFIX.size + n])
+            arch, size, fp = header["arch"], int(header["state_size"]), header["model_fingerprint"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"state header: expected JSON with arch, state_size, model_fingerprint ({e})") from None
+        if arch != model.arch or size != model.state_size:
+            raise ValueError(f"state: expected a {model.arch} state of {model.state_size} floats, "
+                             f"found a {arch} state of {size}")
+        if fp != model.fingerprint:
+            raise ValueError("state: expected a state saved with this model, found one of another model file "
+                             f"(fingerprint {str(fp)[:12]}..., model {model.fingerprint[:12]}...)")
+        payload = blob[_PREFIX.size + n:]
+        if len(payload) != 4 * size:
+            raise ValueError(f"state data: expected {4 * size} bytes, found {len(payload)}")
+        return cls(model, np.frombuffer(payload, dtype="<f4").astype(np.float32))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write to a temporary file and rename: an interrupted save leaves the old file intact."""
+        target = Path(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent or ".")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(bytes(self))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, model: Model, path: str | os.PathLike[str]) -> State:
+        return cls.from_bytes(model, Path(path).read_bytes())
+
+
+class _Guard:
+    """Holds a state's lock for one call; a state used by two threads at once is an error, not a race."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("state: already in use by another thread (give each thread its own state.copy())")
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def load(path: str | os.PathLike[str]) -> Model:
+    """Load a GGUF model: validated, memory-mapped, ready to share between threads."""
+    return Model(path)

@@ -1,0 +1,74 @@
+"""Random checkpoints in real published key layouts, built with numpy (no PyTorch needed).
+
+Parameter ranges are those of trained models (see shared/reference/ARCHITECTURES.md), so the
+recurrences are exercised where real models run: decays near 1 and far from it, mixes in (0, 1),
+norm weights near (not at) 1 and biases near (not at) 0, so a skipped norm shows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def rwkv7_state_dict(C: int, L: int, V: int, ranks: tuple[int, int, int, int], seed: int) -> dict[str, np.ndarray]:
+    """RWKV-7 (x070) in BlinkDL's .pth key layout; head size 64; FFN 4C."""
+    rng = np.random.default_rng(seed)
+    H, N = C // 64, 64
+    Dw, Da, Dv, Dg = ranks
+
+    def mat(out_f: int, in_f: int, scale: float = 1.0) -> np.ndarray:  # nn.Linear layout (out, in)
+        return (rng.standard_normal((out_f, in_f)) * scale / in_f**0.5).astype(np.float32)
+
+    def uni(lo: float, hi: float, *shape: int) -> np.ndarray:
+        return rng.uniform(lo, hi, shape).astype(np.float32)
+
+    def norm(prefix: str) -> dict[str, np.ndarray]:
+        return {prefix + ".weight": (1 + 0.1 * rng.standard_normal(C)).astype(np.float32),
+                prefix + ".bias": (0.1 * rng.standard_normal(C)).astype(np.float32)}
+
+    sd: dict[str, np.ndarray] = {"emb.weight": rng.standard_normal((V, C)).astype(np.float32)}
+    for i in range(L):
+        b = f"blocks.{i}."
+        if i == 0:
+            sd |= norm(b + "ln0")
+        sd |= norm(b + "ln1") | norm(b + "ln2")
+        for x in "rwkvag":
+            sd[b + f"att.x_{x}"] = uni(0, 1, 1, 1, C)
+        sd[b + "att.w0"] = uni(-6.0, -0.5, 1, 1, C)
+        sd[b + "att.w1"], sd[b + "att.w2"] = mat(Dw, C, 0.5).T.copy(), mat(C, Dw, 0.5).T.copy()
+        sd[b + "att.a0"] = (0.5 * rng.standard_normal((1, 1, C))).astype(np.float32)
+        sd[b + "att.a1"], sd[b + "att.a2"] = mat(Da, C).T.copy(), mat(C, Da).T.copy()
+        sd[b + "att.v0"] = (1 + 0.5 * rng.standard_normal((1, 1, C))).astype(np.float32)
+        sd[b + "att.v1"], sd[b + "att.v2"] = mat(Dv, C).T.copy(), mat(C, Dv).T.copy()
+        sd[b + "att.g1"], sd[b + "att.g2"] = mat(Dg, C).T.copy(), mat(C, Dg).T.copy()
+        sd[b + "att.k_k"] = uni(0.5, 1.5, 1, 1, C)
+        sd[b + "att.k_a"] = uni(0, 1, 1, 1, C)
+        sd[b + "att.r_k"] = (0.3 * rng.standard_normal((H, N))).astype(np.float32)
+        for name in ("receptance", "key", "value", "output"):
+            sd[b + f"att.{name}.weight"] = mat(C, C)
+        sd |= norm(b + "att.ln_x")
+        sd[b + "ffn.x_k"] = uni(0, 1, 1, 1, C)
+        sd[b + "ffn.key.weight"] = mat(4 * C, C)
+        sd[b + "ffn.value.weight"] = mat(C, 4 * C)
+    sd |= norm("ln_out")
+    sd["head.weight"] = mat(V, C)
+    return sd
+
+
+def save_safetensors(sd: dict[str, np.ndarray], path: Path) -> Path:
+    from safetensors.numpy import save_file
+
+    save_file({k: np.ascontiguousarray(v) for k, v in sd.items()}, str(path))
+    return path
+
+
+def tiny_rwkv7_gguf(tmp: Path, seed: int = 0, V: int = 300) -> Path:
+    """A small converted RWKV-7 model (C=128, 2 layers) for API tests."""
+    from pyrnn.converters.convert import convert
+
+    src = save_safetensors(rwkv7_state_dict(128, 2, V, (32, 32, 32, 32), seed), tmp / f"rwkv7-{seed}.safetensors")
+    out = tmp / f"rwkv7-{seed}.gguf"
+    convert(src, out, out_type="f32")
+    return out
