@@ -242,6 +242,38 @@ PYBIND11_MODULE(_core, m) {
     m.def("cpu_features", &cpu_features);
     m.def("matvec", &matvec, py::arg("w"), py::arg("type"), py::arg("rows"), py::arg("cols"), py::arg("x"),
           py::arg("isa") = "", "y = W·x with the kernel of one ISA (\"\" = active); W as raw bytes of `type`.");
+    m.def("quantize", [](py::array_t<float, py::array::c_style | py::array::forcecast> x, uint32_t type) {
+        if (x.ndim() != 2) throw py::value_error("x: expected a 2-d float array (rows, cols), found " + std::to_string(x.ndim()) + " dims");
+        const type_traits* tt = find_type(type);
+        const int64_t rows = x.shape(0), cols = x.shape(1);
+        if (tt == nullptr) throw py::value_error("type: expected a ggml type id, found " + std::to_string(type));
+        if (cols % tt->block_size != 0) {
+            throw py::value_error("x: expected rows of a multiple of " + std::to_string(tt->block_size) + " (" + tt->name +
+                                  " block), found " + std::to_string(cols));
+        }
+        py::array_t<uint8_t> out(py::ssize_t(uint64_t(rows) * row_bytes(type, uint64_t(cols))));
+        const float* src = x.data();
+        uint8_t* dst = out.mutable_data();
+        bool ok;
+        {
+            py::gil_scoped_release nogil;
+            ok = quantize(type, src, dst, rows, cols);
+        }
+        if (!ok) throw py::value_error(std::string("type: pyrnn does not write ") + tt->name);
+        return out;
+    }, py::arg("x"), py::arg("type"), "Rows of floats → the bytes of ggml type `type` (ggml's reference rounding).");
+    m.def("dequantize", [](py::array_t<uint8_t, py::array::c_style> data, uint32_t type, int64_t n) {
+        const type_traits* tt = find_type(type);
+        if (tt == nullptr) throw py::value_error("type: expected a ggml type id, found " + std::to_string(type));
+        if (n < 0 || n % tt->block_size != 0) throw py::value_error("n: expected a multiple of the block size");
+        if (uint64_t(data.size()) != row_bytes(type, uint64_t(n))) {
+            throw py::value_error("data: expected " + std::to_string(row_bytes(type, uint64_t(n))) + " bytes, found " +
+                                  std::to_string(data.size()));
+        }
+        py::array_t<float> out(n);
+        if (!to_f32(type, data.data(), out.mutable_data(), n)) throw py::value_error(std::string("type: pyrnn does not read ") + tt->name);
+        return out;
+    }, py::arg("data"), py::arg("type"), py::arg("n"), "The bytes of n elements of ggml type `type` → floats.");
     m.def("fp32_to_fp16", [](float f) { return fp32_to_fp16(f); });
     m.def("fp16_to_fp32", [](uint16_t h) { return fp16_to_fp32(h); });
 }

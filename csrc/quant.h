@@ -56,6 +56,59 @@ struct type_traits {
     uint32_t type_size;  // bytes per block
 };
 
+// ---- ggml block layouts (the same bytes mean the same numbers as in llama.cpp) ----------------
+constexpr int QK = 32; // elements per block of every type below
+
+struct block_q4_0 { // x = d · (q − 8), q in 0..15; byte j holds elements j (low nibble) and j+16 (high)
+    uint16_t d;     // fp16 scale
+    uint8_t qs[QK / 2];
+};
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 is 18 bytes in ggml");
+
+struct block_q4_1 { // x = d · q + m, q in 0..15; nibbles as q4_0
+    uint16_t d, m;  // fp16 scale and minimum
+    uint8_t qs[QK / 2];
+};
+static_assert(sizeof(block_q4_1) == 20, "block_q4_1 is 20 bytes in ggml");
+
+struct block_q5_0 { // x = d · (q − 16), q in 0..31; low 4 bits as q4_0, bit 4 of element j = bit j of qh
+    uint16_t d;
+    uint8_t qh[4];  // little-endian u32
+    uint8_t qs[QK / 2];
+};
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 is 22 bytes in ggml");
+
+struct block_q5_1 { // x = d · q + m, q in 0..31; bits as q5_0
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[QK / 2];
+};
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 is 24 bytes in ggml");
+
+struct block_q8_0 { // x = d · q, q in −127..127
+    uint16_t d;
+    int8_t qs[QK];
+};
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 is 34 bytes in ggml");
+
+struct block_q8_1 { // x = d · q; s = d · Σq (lets q4_1/q5_1 dots add the minimum's share)
+    uint16_t d, s;
+    int8_t qs[QK];
+};
+static_assert(sizeof(block_q8_1) == 36, "block_q8_1 is 36 bytes in ggml");
+
+// Scalar reference quantizers (ggml's *_ref rounding), n a multiple of 32. dst holds n/32 blocks.
+void quantize_row_q4_0(const float* x, block_q4_0* y, int64_t n);
+void quantize_row_q4_1(const float* x, block_q4_1* y, int64_t n);
+void quantize_row_q5_0(const float* x, block_q5_0* y, int64_t n);
+void quantize_row_q5_1(const float* x, block_q5_1* y, int64_t n);
+void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n);
+void quantize_row_q8_1(const float* x, block_q8_1* y, int64_t n);
+
+// Quantizes `rows` rows of `cols` floats to type t (F32, F16, BF16 or a 32-block type above).
+// Returns false for a type pyrnn does not write.
+bool quantize(uint32_t t, const float* src, void* dst, int64_t rows, int64_t cols);
+
 // nullptr when `id` is not a ggml type (unknown or removed id).
 const type_traits* find_type(uint32_t id);
 
@@ -65,7 +118,8 @@ inline uint64_t row_bytes(uint32_t t, uint64_t n) {
     return n / tt->block_size * tt->type_size;
 }
 
-// Widens n elements of type t (F32, F16, BF16) to float; returns false for other types.
+// Widens n elements of type t (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) to float; n a
+// multiple of the block size. Returns false for other types.
 bool to_f32(uint32_t t, const void* src, float* dst, int64_t n);
 
 // IEEE half <-> float, exact (no flush of subnormals), round-to-nearest-even on the way down.

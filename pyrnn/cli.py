@@ -29,6 +29,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quantize(args: argparse.Namespace) -> int:
+    from .converters.convert import progress_bar
+    from .quantize import quantize_file
+
+    n = quantize_file(args.input, args.output, args.type, progress=None if args.quiet else progress_bar())
+    print(f"wrote {args.output}: {n} tensors re-stored as {args.type}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyrnn", description="Recurrent language models on your own device.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -43,11 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     conv = sub.add_parser("convert", help="convert a checkpoint (.pth, HF folder, .safetensors) to GGUF")
     conv.add_argument("checkpoint", help="a BlinkDL .pth, a Hugging Face folder or a .safetensors file")
     conv.add_argument("-o", "--output", required=True, help="the .gguf file to write")
-    conv.add_argument("--type", default="f16", choices=["f32", "f16", "bf16"],
-                      help="type of the large matrices (default f16); vectors stay f32")
+    conv.add_argument("--type", default="f16", choices=["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"],
+                      help="type of the embedding, head and large matrices (default f16); vectors stay f32")
     conv.add_argument("--vocab", help="RWKV World vocabulary file (default: the bundled rwkv_vocab_v20230424.txt)")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     conv.set_defaults(func=_cmd_convert)
+
+    quant = sub.add_parser("quantize", help="re-store a GGUF model's large matrices in another type")
+    quant.add_argument("input", help="a .gguf model")
+    quant.add_argument("output", help="the .gguf file to write")
+    quant.add_argument("--type", required=True, choices=["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])
+    quant.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    quant.set_defaults(func=_cmd_quantize)
     return p
 
 

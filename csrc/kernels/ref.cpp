@@ -1,5 +1,8 @@
 // ref.cpp — scalar reference kernels: plain loops, float accumulation, no tricks.
 // Every SIMD kernel is tested against these on odd sizes.
+#include <cstring>
+#include <vector>
+
 #include "kernels.h"
 
 namespace pyrnn {
@@ -37,6 +40,94 @@ void matvec_bf16_ref(const void* w, const float* x, float* y, int64_t rows, int6
     }
 }
 
+// ---- quantized weights: the activation is quantized to 8 bits per block, as llama.cpp does, and
+// each block's dot product is an exact integer sum scaled once. ----------------------------------
+
+float dot_q8_0(const void* w, const block_q8_0* x, int64_t nb) {
+    const auto* b = static_cast<const block_q8_0*>(w);
+    float s = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int sum = 0;
+        for (int j = 0; j < QK; j++) sum += b[i].qs[j] * x[i].qs[j];
+        s += fp16_to_fp32(b[i].d) * fp16_to_fp32(x[i].d) * float(sum);
+    }
+    return s;
+}
+
+float dot_q4_0(const void* w, const block_q8_0* x, int64_t nb) {
+    const auto* b = static_cast<const block_q4_0*>(w);
+    float s = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int sum = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            sum += ((b[i].qs[j] & 0x0f) - 8) * x[i].qs[j] + ((b[i].qs[j] >> 4) - 8) * x[i].qs[j + QK / 2];
+        }
+        s += fp16_to_fp32(b[i].d) * fp16_to_fp32(x[i].d) * float(sum);
+    }
+    return s;
+}
+
+float dot_q4_1(const void* w, const block_q8_1* x, int64_t nb) {
+    const auto* b = static_cast<const block_q4_1*>(w);
+    float s = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int sum = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            sum += (b[i].qs[j] & 0x0f) * x[i].qs[j] + (b[i].qs[j] >> 4) * x[i].qs[j + QK / 2];
+        }
+        s += fp16_to_fp32(b[i].d) * fp16_to_fp32(x[i].d) * float(sum) + fp16_to_fp32(b[i].m) * fp16_to_fp32(x[i].s);
+    }
+    return s;
+}
+
+uint32_t qh_bits(const uint8_t* qh) {
+    uint32_t v;
+    std::memcpy(&v, qh, 4);
+    return v;
+}
+
+float dot_q5_0(const void* w, const block_q8_0* x, int64_t nb) {
+    const auto* b = static_cast<const block_q5_0*>(w);
+    float s = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint32_t qh = qh_bits(b[i].qh);
+        int sum = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            const int lo = ((b[i].qs[j] & 0x0f) | int(((qh >> j) & 1) << 4)) - 16;
+            const int hi = ((b[i].qs[j] >> 4) | int(((qh >> (j + 16)) & 1) << 4)) - 16;
+            sum += lo * x[i].qs[j] + hi * x[i].qs[j + QK / 2];
+        }
+        s += fp16_to_fp32(b[i].d) * fp16_to_fp32(x[i].d) * float(sum);
+    }
+    return s;
+}
+
+float dot_q5_1(const void* w, const block_q8_1* x, int64_t nb) {
+    const auto* b = static_cast<const block_q5_1*>(w);
+    float s = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint32_t qh = qh_bits(b[i].qh);
+        int sum = 0;
+        for (int j = 0; j < QK / 2; j++) {
+            const int lo = (b[i].qs[j] & 0x0f) | int(((qh >> j) & 1) << 4);
+            const int hi = (b[i].qs[j] >> 4) | int(((qh >> (j + 16)) & 1) << 4);
+            sum += lo * x[i].qs[j] + hi * x[i].qs[j + QK / 2];
+        }
+        s += fp16_to_fp32(b[i].d) * fp16_to_fp32(x[i].d) * float(sum) + fp16_to_fp32(b[i].m) * fp16_to_fp32(x[i].s);
+    }
+    return s;
+}
+
+template <typename WBlock, typename XBlock, void (*quantize_x)(const float*, XBlock*, int64_t),
+          float (*dot)(const void*, const XBlock*, int64_t)>
+void matvec_quant_ref(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
+    const int64_t nb = cols / QK;
+    std::vector<XBlock> xq(static_cast<size_t>(nb));
+    quantize_x(x, xq.data(), cols);
+    const auto* W = static_cast<const WBlock*>(w);
+    for (int64_t r = 0; r < rows; r++) y[r] = dot(W + r * nb, xq.data(), nb);
+}
+
 } // namespace
 
 void fill_ref(kernel_table& t) {
@@ -45,6 +136,11 @@ void fill_ref(kernel_table& t) {
     t.matvec[GGML_TYPE_F32] = matvec_f32_ref;
     t.matvec[GGML_TYPE_F16] = matvec_f16_ref;
     t.matvec[GGML_TYPE_BF16] = matvec_bf16_ref;
+    t.matvec[GGML_TYPE_Q8_0] = matvec_quant_ref<block_q8_0, block_q8_0, quantize_row_q8_0, dot_q8_0>;
+    t.matvec[GGML_TYPE_Q4_0] = matvec_quant_ref<block_q4_0, block_q8_0, quantize_row_q8_0, dot_q4_0>;
+    t.matvec[GGML_TYPE_Q4_1] = matvec_quant_ref<block_q4_1, block_q8_1, quantize_row_q8_1, dot_q4_1>;
+    t.matvec[GGML_TYPE_Q5_0] = matvec_quant_ref<block_q5_0, block_q8_0, quantize_row_q8_0, dot_q5_0>;
+    t.matvec[GGML_TYPE_Q5_1] = matvec_quant_ref<block_q5_1, block_q8_1, quantize_row_q8_1, dot_q5_1>;
 }
 
 } // namespace pyrnn

@@ -24,7 +24,7 @@ from .output import OUT_TYPES, TensorOutput
 from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_world_tokenizer
 
 # general.file_type values (llama.cpp's LLAMA_FTYPE_*)
-FILE_TYPES = {"f32": 0, "f16": 1, "bf16": 32}
+FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "bf16": 32}
 
 # RWKV versions → converter module; each has ARCH and convert(tensors, out).
 RWKV_CONVERTERS: dict[int, Any] = {7: rwkv7}
@@ -76,11 +76,19 @@ def convert_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any] | Non
     return str(module.ARCH)
 
 
-def progress_bar(stream: Any = None) -> Progress:
-    """A one-line progress bar on stderr: bytes written and the tensor being written."""
+def progress_bar(stream: Any = None, min_interval: float = 0.1) -> Progress:
+    """A one-line progress bar on stderr (bytes written, the tensor being written), redrawn at most
+    every `min_interval` seconds and once at the end."""
+    import time
+
     out = stream or sys.stderr
+    last = [0.0]
 
     def show(done: int, total: int, name: str) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < min_interval:
+            return
+        last[0] = now
         frac = done / total if total else 1.0
         bar = "#" * int(frac * 30)
         out.write(f"\r[{bar:<30}] {frac:6.1%} {done / 2**20:8.1f}/{total / 2**20:.1f} MiB  {name[:40]:<40}")

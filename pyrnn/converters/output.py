@@ -12,30 +12,43 @@ recurrence is sensitive to their precision.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
 
+from .. import _core
 from ..gguf_writer import GGMLType, GGUFWriter
 
-OUT_TYPES = {"f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16}
+OUT_TYPES = {
+    "f32": GGMLType.F32, "f16": GGMLType.F16, "bf16": GGMLType.BF16, "q8_0": GGMLType.Q8_0,
+    "q5_1": GGMLType.Q5_1, "q5_0": GGMLType.Q5_0, "q4_1": GGMLType.Q4_1, "q4_0": GGMLType.Q4_0,
+}
+
+
+# The large matrices, by GGUF name: what `--type` applies to, in the converters and `pyrnn quantize`.
+LARGE_MATRIX = re.compile(
+    r"^(token_embd|output)\.weight$"
+    r"|\.(time_mix_(receptance|key|value|output|gate)|channel_mix_(key|value|receptance)"
+    r"|ssm_(in|out|x)|ffn_(up|down|gate)|attn_(q|k|v|output))\.weight$"
+)
 
 
 def encode(array: np.ndarray, type_id: int) -> np.ndarray:
-    """float data → the bytes of ggml type `type_id` (f32, f16, bf16 with round-to-nearest-even)."""
+    """float data → the bytes of ggml type `type_id`, by the C++ quantizer (one implementation)."""
     a = np.ascontiguousarray(array, dtype=np.float32)
     if type_id == GGMLType.F32:
         return a
-    if type_id == GGMLType.F16:
-        return a.astype(np.float16)
-    if type_id == GGMLType.BF16:
-        u = a.view(np.uint32).astype(np.uint64)
-        rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
-        nan = np.isnan(a)
-        out = rounded.astype(np.uint16)
-        out[nan] = 0x7FC0
-        return out
-    raise ValueError(f"output type: expected f32, f16 or bf16, found ggml type {type_id}")
+    rows = a.reshape(-1, a.shape[-1] if a.ndim else 1)
+    return _core.quantize(rows, int(type_id))
+
+
+def matrix_type(type_id: int, cols: int) -> int:
+    """The type a large matrix with rows of `cols` is stored in: `type_id`, or f16 when the rows do
+    not fill whole 32-element blocks (as llama-quantize falls back)."""
+    if type_id in (GGMLType.F32, GGMLType.F16, GGMLType.BF16) or cols % 32 == 0:
+        return type_id
+    return int(GGMLType.F16)
 
 
 class TensorOutput:
@@ -50,7 +63,7 @@ class TensorOutput:
 
     def matrix(self, name: str, array: np.ndarray) -> None:
         """A large 2-d weight, stored as the output type."""
-        self._add(name, lambda: array, tuple(array.shape), self.type_id)
+        self._add(name, lambda: array, tuple(array.shape), matrix_type(self.type_id, int(array.shape[-1])))
 
     def f32(self, name: str, array: np.ndarray) -> None:
         """Anything stored as f32 regardless of the output type."""
