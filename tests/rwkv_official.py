@@ -4,6 +4,7 @@
     ref["logits_step"]   # (n, V): after each token, fed one at a time with the state carried
     ref["logits_seq"]    # (n, V): one sequence call with full_output=True
     ref["state_0"] ...   # the pip state list after the n single steps, entry by entry
+    ref["version"]       # the version pip detected from the keys (e.g. 5.2); 7 for RWKV-7
 
 A subprocess because the package picks RWKV-7 or RWKV-4/5/6 at import time (RWKV_V7_ON) and
 compiles with TorchScript unless told not to; each run gets a clean interpreter.
@@ -46,6 +47,7 @@ def _main(pth: str, tokens_json: str, out: str) -> None:
             steps.append(logits.float().numpy().copy())
         seq, _ = model.forward(tokens, None, full_output=True)
     result = {"logits_step": np.stack(steps), "logits_seq": seq.float().numpy()}
+    result["version"] = np.float64(getattr(model, "version", 7))  # the sub-version pip detected (4 … 6)
     for i, s in enumerate(state):
         result[f"state_{i}"] = s.float().numpy()
     np.savez(out, **result)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..gguf_writer import GGUFWriter
-from . import rwkv7
+from . import rwkv5, rwkv7
 from .checkpoint import read_checkpoint
 from .output import OUT_TYPES, TensorOutput
 from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_world_tokenizer
@@ -27,10 +27,11 @@ from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "bf16": 32}
 
 # RWKV versions → converter module; each has ARCH and convert(tensors, out).
-RWKV_CONVERTERS: dict[int, Any] = {7: rwkv7}
+RWKV_CONVERTERS: dict[int, Any] = {5: rwkv5, 7: rwkv7}
 
 # Hugging Face `architectures[0]` → (RWKV version, renaming to BlinkDL keys)
 HF_RWKV: dict[str, tuple[int, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]]] = {
+    "Rwkv5ForCausalLM": (5, rwkv5.hf_to_blinkdl_v5),
     "RWKV7ForCausalLM": (7, hf_to_blinkdl_v7),
 }
 
