@@ -81,20 +81,21 @@ py::array tensor_bytes(const gguf_ptr& f, const std::string& name) {
     return std::move(a);
 }
 
-py::array_t<float> matvec(py::array w, uint32_t type, int64_t rows, int64_t cols,
-                          py::array_t<float, py::array::c_style | py::array::forcecast> x, std::string isa) {
-    if (find_type(type) == nullptr) throw py::value_error("type: expected a ggml type id, found " + std::to_string(type));
-    if (x.ndim() != 1) throw py::value_error("x: expected 1 dimension, found " + std::to_string(x.ndim()));
+// Y = X·Wᵀ with the kernel of one ISA ("" = the active one): W as raw bytes of `type`, X (n, cols).
+py::array_t<float> gemm(py::array w, uint32_t type, int64_t rows, int64_t cols,
+                        py::array_t<float, py::array::c_style | py::array::forcecast> x, std::string isa) {
+    const type_traits* tt = find_type(type);
+    if (tt == nullptr) throw py::value_error("type: expected a ggml type id, found " + std::to_string(type));
+    if (x.ndim() != 1 && x.ndim() != 2) throw py::value_error("x: expected 1 or 2 dimensions, found " + std::to_string(x.ndim()));
     const kernel_table* k = isa.empty() ? &kernels() : kernels_for(isa);
     if (k == nullptr) throw py::value_error("isa: expected one of the available ISAs, found '" + isa + "'");
-    if (k->matvec[type] == nullptr) {
-        throw py::value_error(std::string("type: no matvec kernel for ") + find_type(type)->name);
-    }
+    if (k->gemm[type] == nullptr) throw py::value_error(std::string("type: no kernel for ") + tt->name);
     if (rows < 0 || cols < 0) throw py::value_error("rows, cols: expected non-negative sizes");
-    if (x.shape(0) != cols) {
-        throw py::value_error("x: expected " + std::to_string(cols) + " elements, found " + std::to_string(x.shape(0)));
+    const int64_t n = x.ndim() == 2 ? x.shape(0) : 1;
+    if (x.shape(x.ndim() - 1) != cols) {
+        throw py::value_error("x: expected " + std::to_string(cols) + " elements per row, found " +
+                              std::to_string(x.shape(x.ndim() - 1)));
     }
-    const type_traits* tt = find_type(type);
     if (cols % tt->block_size != 0) {
         throw py::value_error("cols: expected a multiple of " + std::to_string(tt->block_size) + ", found " + std::to_string(cols));
     }
@@ -103,13 +104,13 @@ py::array_t<float> matvec(py::array w, uint32_t type, int64_t rows, int64_t cols
     if (uint64_t(w.nbytes()) != need) {
         throw py::value_error("w: expected " + std::to_string(need) + " bytes, found " + std::to_string(w.nbytes()));
     }
-    py::array_t<float> y(rows);
+    py::array_t<float> y = x.ndim() == 2 ? py::array_t<float>({py::ssize_t(n), py::ssize_t(rows)}) : py::array_t<float>(rows);
     const void* wp = w.data();
     const float* xp = x.data();
     float* yp = y.mutable_data();
     {
         py::gil_scoped_release nogil;
-        k->matvec[type](wp, xp, yp, rows, cols);
+        k->gemm[type](wp, xp, yp, rows, cols, n, rows);
     }
     return y;
 }
@@ -156,6 +157,7 @@ py::array_t<float> forward(const model& m, py::object tokens_in, py::array state
     float* lp = logits.mutable_data();
     {
         py::gil_scoped_release nogil;
+        pool_scope threads(m.threads_pool());
         m.forward(tp, n, sp, lp, all_logits);
     }
     return logits;
@@ -209,7 +211,9 @@ PYBIND11_MODULE(_core, m) {
         .def(py::init([](const std::string& path) {
                  std::shared_ptr<const gguf_file> f(gguf_file::open(path));
                  try {
-                     return model_ptr(load_model(f));
+                     model_ptr m = load_model(f);
+                     m->set_threads(default_threads());
+                     return m;
                  } catch (const format_error& e) {
                      throw format_error("'" + path + "': " + e.what());
                  }
@@ -220,6 +224,10 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("n_embd", &model::n_embd)
         .def_property_readonly("n_layer", &model::n_layer)
         .def_property_readonly("state_size", &model::state_size)
+        .def_property("threads", &model::threads, [](model& mdl, int n) {
+            if (n < 1 || n > 1024) throw py::value_error("threads: expected 1..1024, found " + std::to_string(n));
+            mdl.set_threads(n);
+        }, "Threads that split the matrix products (default: physical cores).")
         .def("init_state", [](const model& mdl, py::array state) {
             check_state(mdl, state);
             mdl.init_state(static_cast<float*>(state.mutable_data()));
@@ -240,8 +248,9 @@ PYBIND11_MODULE(_core, m) {
     m.def("isa", [] { return std::string(kernels().isa); }, "The ISA whose kernels run (honours PYRNN_ISA).");
     m.def("available_isas", &available_isas, "ISAs built in and supported by this CPU, reference first.");
     m.def("cpu_features", &cpu_features);
-    m.def("matvec", &matvec, py::arg("w"), py::arg("type"), py::arg("rows"), py::arg("cols"), py::arg("x"),
-          py::arg("isa") = "", "y = W·x with the kernel of one ISA (\"\" = active); W as raw bytes of `type`.");
+    m.def("default_threads", &default_threads, "Physical cores (the default thread count).");
+    m.def("gemm", &gemm, py::arg("w"), py::arg("type"), py::arg("rows"), py::arg("cols"), py::arg("x"),
+          py::arg("isa") = "", "Y = X·Wᵀ (x 1-d: y = W·x) with the kernel of one ISA (\"\" = active); W as raw bytes.");
     m.def("quantize", [](py::array_t<float, py::array::c_style | py::array::forcecast> x, uint32_t type) {
         if (x.ndim() != 2) throw py::value_error("x: expected a 2-d float array (rows, cols), found " + std::to_string(x.ndim()) + " dims");
         const type_traits* tt = find_type(type);

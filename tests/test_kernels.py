@@ -45,8 +45,8 @@ def test_matvec_matches_reference(isa: str, rows: int, cols: int, type_name: str
     else:
         raw = _bf16_bytes(w)
         type_id, exact = BF16, (raw.astype(np.uint32) << 16).view(np.float32)
-    y = _core.matvec(raw, type_id, rows, cols, x, isa)
-    y_ref = _core.matvec(raw, type_id, rows, cols, x, "ref")
+    y = _core.gemm(raw, type_id, rows, cols, x, isa)
+    y_ref = _core.gemm(raw, type_id, rows, cols, x, "ref")
     y64 = exact.astype(np.float64) @ x.astype(np.float64)
     scale = np.abs(exact).astype(np.float64) @ np.abs(x).astype(np.float64)  # error bound grows with Σ|w·x|
     tol = 2e-6 * np.sqrt(cols) * scale + 1e-30
@@ -57,12 +57,12 @@ def test_matvec_matches_reference(isa: str, rows: int, cols: int, type_name: str
 def test_matvec_rejects_bad_shapes() -> None:
     """Wrong sizes at the border give ValueError naming the argument, not a crash."""
     w, x = _inputs(3, 8, 0)
-    with pytest.raises(ValueError, match="x: expected 9 elements, found 8"):
-        _core.matvec(w, 0, 3, 9, x)
+    with pytest.raises(ValueError, match="x: expected 9 elements per row, found 8"):
+        _core.gemm(w, 0, 3, 9, x)
     with pytest.raises(ValueError, match="w: expected 128 bytes, found 96"):
-        _core.matvec(w, 0, 4, 8, x)
+        _core.gemm(w, 0, 4, 8, x)
     with pytest.raises(ValueError, match="isa"):
-        _core.matvec(w, 0, 3, 8, x, "nonexistent")
+        _core.gemm(w, 0, 3, 8, x, "nonexistent")
 
 
 def test_fp16_to_fp32_all_values() -> None:

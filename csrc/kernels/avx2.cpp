@@ -1,6 +1,10 @@
 // avx2.cpp — AVX2 + FMA + F16C overrides. Built with -mavx2 -mfma -mf16c; reached only through
-// the table after dispatch has checked the CPU. No shared inline helpers here: code compiled with
-// AVX2 must never be picked by the linker for a caller on an older CPU (hence malloc, not vector).
+// the table after dispatch has checked the CPU. Code compiled with AVX2 must never be picked by
+// the linker for a caller on an older CPU: everything here has internal linkage, and no standard
+// library template is instantiated (hence malloc, not vector).
+//
+// GEMM tiles: one weight row against up to 4 tokens at a time, so each weight vector loaded from
+// memory feeds 4 FMAs (decode, n = 1, is the matvec: bound by reading the weights once).
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -11,6 +15,8 @@
 namespace pyrnn {
 
 namespace {
+
+constexpr int TILE = 4; // tokens per weight-row pass
 
 inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -35,64 +41,63 @@ float dot_f32_avx2(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-void matvec_f32_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
-    const float* W = static_cast<const float*>(w);
-    for (int64_t r = 0; r < rows; r++) y[r] = dot_f32_avx2(W + r * cols, x, cols);
-}
+// ---- float weights: 8 weights widened to f32 per step ------------------------------------------
 
-void matvec_f16_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
-    const uint16_t* W = static_cast<const uint16_t*>(w);
-    for (int64_t r = 0; r < rows; r++) {
-        const uint16_t* row = W + r * cols;
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-        int64_t c = 0;
-        for (; c + 16 <= cols; c += 16) {
-            const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c)));
-            const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c + 8)));
-            s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + c), s0);
-            s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + c + 8), s1);
-        }
-        float s = hsum(_mm256_add_ps(s0, s1));
-        for (; c < cols; c++) s += _cvtsh_ss(row[c]) * x[c];
-        y[r] = s;
+struct load_f32 {
+    using type = float;
+    static __m256 v8(const float* p) { return _mm256_loadu_ps(p); }
+    static float one(const float* p) { return *p; }
+};
+struct load_f16 {
+    using type = uint16_t;
+    static __m256 v8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+    static float one(const uint16_t* p) { return _cvtsh_ss(*p); }
+};
+struct load_bf16 {
+    using type = uint16_t;
+    static __m256 v8(const uint16_t* p) { // bf16 → f32: widen to 32 bits, shift into the top half
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    static float one(const uint16_t* p) {
+        const uint32_t u = uint32_t(*p) << 16;
+        float f;
+        std::memcpy(&f, &u, 4);
+        return f;
+    }
+};
+
+// One weight row × NT tokens (NT ≤ TILE).
+template <typename L, int NT>
+void row_float(const typename L::type* w, const float* x, float* y, int64_t cols, int64_t ldy) {
+    __m256 acc[NT];
+    for (int j = 0; j < NT; j++) acc[j] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 8 <= cols; c += 8) {
+        const __m256 wv = L::v8(w + c);
+        for (int j = 0; j < NT; j++) acc[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * cols + c), acc[j]);
+    }
+    for (int j = 0; j < NT; j++) {
+        float s = hsum(acc[j]);
+        for (int64_t k = c; k < cols; k++) s += L::one(w + k) * x[j * cols + k];
+        y[j * ldy] = s;
     }
 }
 
-void matvec_bf16_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
-    const uint16_t* W = static_cast<const uint16_t*>(w);
+template <typename L>
+void gemm_float_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
+    const auto* W = static_cast<const typename L::type*>(w);
     for (int64_t r = 0; r < rows; r++) {
-        const uint16_t* row = W + r * cols;
-        __m256 s0 = _mm256_setzero_ps();
-        int64_t c = 0;
-        for (; c + 8 <= cols; c += 8) { // bf16 → f32: widen to 32 bits and shift into the top half
-            const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + c));
-            const __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-            s0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + c), s0);
-        }
-        float s = hsum(s0);
-        for (; c < cols; c++) {
-            const __m128i h = _mm_cvtsi32_si128(int(uint32_t(row[c]) << 16));
-            s += _mm_cvtss_f32(_mm_castsi128_ps(h)) * x[c];
-        }
-        y[r] = s;
+        int64_t t = 0;
+        for (; t + TILE <= n; t += TILE) row_float<L, TILE>(W + r * cols, x + t * cols, y + t * ldy + r, cols, ldy);
+        for (; t < n; t++) row_float<L, 1>(W + r * cols, x + t * cols, y + t * ldy + r, cols, ldy);
     }
 }
 
 // ---- quantized weights × 8-bit activations (the reference twins are dot_q*_ in ref.cpp) --------
 
 inline float half(uint16_t h) { return _cvtsh_ss(h); }
-
-// Σ of 32 products of signed bytes, as 8 int32 lanes (as float): |a|·sign(b, a) keeps maddubs'
-// unsigned×signed form exact.
-inline __m256 dot_i8(__m256i a, __m256i b) {
-    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-}
-
-// Σ of 32 products unsigned (0..31) × signed bytes.
-inline __m256 dot_u8_i8(__m256i u, __m256i s) {
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-}
+inline __m256i load32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // 16 bytes of nibbles → 32 bytes: low nibbles in bytes 0..15, high nibbles in bytes 16..31
 // (ggml's element order within a block).
@@ -114,75 +119,72 @@ inline __m256i bits_to_0x10(const uint8_t* qh) {
     return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
-inline __m256i load32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-
-float dot_q8_0_avx2(const void* w, const block_q8_0* x, int64_t nb) {
-    const auto* b = static_cast<const block_q8_0*>(w);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256 d = _mm256_set1_ps(half(b[i].d) * half(x[i].d));
-        acc = _mm256_fmadd_ps(d, dot_i8(load32(b[i].qs), load32(x[i].qs)), acc);
+// Block decoders: q() gives the 32 weights as bytes — signed for the symmetric types, unsigned
+// (0..31) for the types with a minimum, whose m() joins the dot through x's s = d·Σq.
+struct dec_q8_0 {
+    using block = block_q8_0; using xblock = block_q8_0; static constexpr bool has_min = false;
+    static __m256i q(const block& b) { return load32(b.qs); }
+};
+struct dec_q4_0 {
+    using block = block_q4_0; using xblock = block_q8_0; static constexpr bool has_min = false;
+    static __m256i q(const block& b) { return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8)); }
+};
+struct dec_q5_0 {
+    using block = block_q5_0; using xblock = block_q8_0; static constexpr bool has_min = false;
+    static __m256i q(const block& b) {
+        return _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles(b.qs), bits_to_0x10(b.qh)), _mm256_set1_epi8(16));
     }
-    return hsum(acc);
+};
+struct dec_q4_1 {
+    using block = block_q4_1; using xblock = block_q8_1; static constexpr bool has_min = true;
+    static __m256i q(const block& b) { return unpack_nibbles(b.qs); }
+};
+struct dec_q5_1 {
+    using block = block_q5_1; using xblock = block_q8_1; static constexpr bool has_min = true;
+    static __m256i q(const block& b) { return _mm256_or_si256(unpack_nibbles(b.qs), bits_to_0x10(b.qh)); }
+};
+
+inline float min_term(const block_q4_1& b, const block_q8_1& x) { return half(b.m) * half(x.s); }
+inline float min_term(const block_q5_1& b, const block_q8_1& x) { return half(b.m) * half(x.s); }
+template <typename B, typename X> inline float min_term(const B&, const X&) { return 0.0f; }
+
+// One weight row (nb blocks) × NT tokens of quantized x (token j at xq + j*nb).
+template <typename D, int NT>
+void row_quant(const typename D::block* w, const typename D::xblock* xq, float* y, int64_t nb, int64_t ldy) {
+    __m256 acc[NT];
+    float mins[NT];
+    for (int j = 0; j < NT; j++) { acc[j] = _mm256_setzero_ps(); mins[j] = 0.0f; }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < nb; i++) {
+        const __m256i q = D::q(w[i]);
+        const float dw = half(w[i].d);
+        // signed × signed via maddubs (unsigned × signed): |q| · sign(x, q)
+        const __m256i aq = D::has_min ? q : _mm256_sign_epi8(q, q);
+        for (int j = 0; j < NT; j++) {
+            const typename D::xblock& xb = xq[j * nb + i];
+            const __m256i xv = load32(xb.qs);
+            const __m256i p16 = _mm256_maddubs_epi16(aq, D::has_min ? xv : _mm256_sign_epi8(xv, q));
+            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(xb.d)), p, acc[j]);
+            if (D::has_min) mins[j] += min_term(w[i], xb);
+        }
+    }
+    for (int j = 0; j < NT; j++) y[j * ldy] = hsum(acc[j]) + mins[j];
 }
 
-float dot_q4_0_avx2(const void* w, const block_q8_0* x, int64_t nb) {
-    const auto* b = static_cast<const block_q4_0*>(w);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i q = _mm256_sub_epi8(unpack_nibbles(b[i].qs), _mm256_set1_epi8(8));
-        const __m256 d = _mm256_set1_ps(half(b[i].d) * half(x[i].d));
-        acc = _mm256_fmadd_ps(d, dot_i8(q, load32(x[i].qs)), acc);
-    }
-    return hsum(acc);
-}
-
-float dot_q4_1_avx2(const void* w, const block_q8_1* x, int64_t nb) {
-    const auto* b = static_cast<const block_q4_1*>(w);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256 d = _mm256_set1_ps(half(b[i].d) * half(x[i].d));
-        acc = _mm256_fmadd_ps(d, dot_u8_i8(unpack_nibbles(b[i].qs), load32(x[i].qs)), acc);
-        mins += half(b[i].m) * half(x[i].s);
-    }
-    return hsum(acc) + mins;
-}
-
-float dot_q5_0_avx2(const void* w, const block_q8_0* x, int64_t nb) {
-    const auto* b = static_cast<const block_q5_0*>(w);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i q5 = _mm256_or_si256(unpack_nibbles(b[i].qs), bits_to_0x10(b[i].qh));
-        const __m256i q = _mm256_sub_epi8(q5, _mm256_set1_epi8(16));
-        const __m256 d = _mm256_set1_ps(half(b[i].d) * half(x[i].d));
-        acc = _mm256_fmadd_ps(d, dot_i8(q, load32(x[i].qs)), acc);
-    }
-    return hsum(acc);
-}
-
-float dot_q5_1_avx2(const void* w, const block_q8_1* x, int64_t nb) {
-    const auto* b = static_cast<const block_q5_1*>(w);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i q = _mm256_or_si256(unpack_nibbles(b[i].qs), bits_to_0x10(b[i].qh));
-        const __m256 d = _mm256_set1_ps(half(b[i].d) * half(x[i].d));
-        acc = _mm256_fmadd_ps(d, dot_u8_i8(q, load32(x[i].qs)), acc);
-        mins += half(b[i].m) * half(x[i].s);
-    }
-    return hsum(acc) + mins;
-}
-
-template <typename WBlock, typename XBlock, void (*quantize_x)(const float*, XBlock*, int64_t),
-          float (*dot)(const void*, const XBlock*, int64_t)>
-void matvec_quant_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
+template <typename D, void (*quantize_x)(const float*, typename D::xblock*, int64_t)>
+void gemm_quant_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const int64_t nb = cols / QK;
-    auto* xq = static_cast<XBlock*>(std::malloc(sizeof(XBlock) * size_t(nb > 0 ? nb : 1)));
+    using xblock = typename D::xblock;
+    auto* xq = static_cast<xblock*>(std::malloc(sizeof(xblock) * size_t(n * nb > 0 ? n * nb : 1)));
     if (xq == nullptr) std::abort();
-    quantize_x(x, xq, cols);
-    const auto* W = static_cast<const WBlock*>(w);
-    for (int64_t r = 0; r < rows; r++) y[r] = dot(W + r * nb, xq, nb);
+    for (int64_t t = 0; t < n; t++) quantize_x(x + t * cols, xq + t * nb, cols);
+    const auto* W = static_cast<const typename D::block*>(w);
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t t = 0;
+        for (; t + TILE <= n; t += TILE) row_quant<D, TILE>(W + r * nb, xq + t * nb, y + t * ldy + r, nb, ldy);
+        for (; t < n; t++) row_quant<D, 1>(W + r * nb, xq + t * nb, y + t * ldy + r, nb, ldy);
+    }
     std::free(xq);
 }
 
@@ -191,14 +193,14 @@ void matvec_quant_avx2(const void* w, const float* x, float* y, int64_t rows, in
 void override_avx2(kernel_table& t) {
     t.isa = "avx2";
     t.dot_f32 = dot_f32_avx2;
-    t.matvec[GGML_TYPE_F32] = matvec_f32_avx2;
-    t.matvec[GGML_TYPE_F16] = matvec_f16_avx2;
-    t.matvec[GGML_TYPE_BF16] = matvec_bf16_avx2;
-    t.matvec[GGML_TYPE_Q8_0] = matvec_quant_avx2<block_q8_0, block_q8_0, quantize_row_q8_0, dot_q8_0_avx2>;
-    t.matvec[GGML_TYPE_Q4_0] = matvec_quant_avx2<block_q4_0, block_q8_0, quantize_row_q8_0, dot_q4_0_avx2>;
-    t.matvec[GGML_TYPE_Q4_1] = matvec_quant_avx2<block_q4_1, block_q8_1, quantize_row_q8_1, dot_q4_1_avx2>;
-    t.matvec[GGML_TYPE_Q5_0] = matvec_quant_avx2<block_q5_0, block_q8_0, quantize_row_q8_0, dot_q5_0_avx2>;
-    t.matvec[GGML_TYPE_Q5_1] = matvec_quant_avx2<block_q5_1, block_q8_1, quantize_row_q8_1, dot_q5_1_avx2>;
+    t.gemm[GGML_TYPE_F32] = gemm_float_avx2<load_f32>;
+    t.gemm[GGML_TYPE_F16] = gemm_float_avx2<load_f16>;
+    t.gemm[GGML_TYPE_BF16] = gemm_float_avx2<load_bf16>;
+    t.gemm[GGML_TYPE_Q8_0] = gemm_quant_avx2<dec_q8_0, quantize_row_q8_0>;
+    t.gemm[GGML_TYPE_Q4_0] = gemm_quant_avx2<dec_q4_0, quantize_row_q8_0>;
+    t.gemm[GGML_TYPE_Q4_1] = gemm_quant_avx2<dec_q4_1, quantize_row_q8_1>;
+    t.gemm[GGML_TYPE_Q5_0] = gemm_quant_avx2<dec_q5_0, quantize_row_q8_0>;
+    t.gemm[GGML_TYPE_Q5_1] = gemm_quant_avx2<dec_q5_1, quantize_row_q8_1>;
 }
 
 } // namespace pyrnn

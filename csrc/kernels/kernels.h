@@ -1,7 +1,7 @@
 // kernels.h — the one table of compute kernels, chosen once for the CPU that runs us.
 //
 //   const kernel_table& k = kernels();                  // best ISA this CPU runs (or PYRNN_ISA)
-//   k.matvec[GGML_TYPE_F16](w, x, y, rows, cols);       // y = W·x
+//   k.gemm[GGML_TYPE_F16](w, x, y, rows, cols, n, rows); // Y = X·Wᵀ for n tokens (n = 1: y = W·x)
 //
 // ref.cpp fills every entry with the scalar reference (the spec that tests compare against);
 // each ISA file (avx2.cpp, ...) overrides only what it speeds up, so every other entry falls back
@@ -16,13 +16,16 @@
 
 namespace pyrnn {
 
-// y[r] = Σ_c W[r, c] · x[c] for r < rows. W is `rows` rows of `cols` elements of the entry's type,
-// row-major (ggml: ne0 = cols); x and y are float32; y must not alias x.
-using matvec_fn = void (*)(const void* w, const float* x, float* y, int64_t rows, int64_t cols);
+// Y[t][r] = Σ_c W[r, c] · X[t][c] for t < n, r < rows. W is `rows` rows of `cols` elements of the
+// entry's type, row-major (ggml: ne0 = cols); X is n rows of `cols` floats; Y has row stride `ldy`
+// (≥ rows), so a thread can fill a slice of columns. Each weight row is read once for all n tokens.
+// Quantized types first quantize X to 8 bits per block, as llama.cpp does.
+using gemm_fn = void (*)(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n,
+                         int64_t ldy);
 
 struct kernel_table {
     const char* isa = "ref";
-    matvec_fn matvec[GGML_TYPE_COUNT] = {}; // nullptr: type not computable
+    gemm_fn gemm[GGML_TYPE_COUNT] = {}; // nullptr: type not computable
     float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
 };
 

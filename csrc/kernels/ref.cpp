@@ -15,28 +15,27 @@ float dot_f32_ref(const float* a, const float* b, int64_t n) {
     return s;
 }
 
-void matvec_f32_ref(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
-    const float* W = static_cast<const float*>(w);
-    for (int64_t r = 0; r < rows; r++) y[r] = dot_f32_ref(W + r * cols, x, cols);
+float dot_f16_f32(const void* w, const float* x, int64_t n) {
+    const auto* h = static_cast<const uint16_t*>(w);
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += fp16_to_fp32(h[i]) * x[i];
+    return s;
 }
 
-void matvec_f16_ref(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
-    const uint16_t* W = static_cast<const uint16_t*>(w);
-    for (int64_t r = 0; r < rows; r++) {
-        const uint16_t* row = W + r * cols;
-        float s = 0.0f;
-        for (int64_t c = 0; c < cols; c++) s += fp16_to_fp32(row[c]) * x[c];
-        y[r] = s;
-    }
+float dot_bf16_f32(const void* w, const float* x, int64_t n) {
+    const auto* h = static_cast<const uint16_t*>(w);
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += bf16_to_fp32(h[i]) * x[i];
+    return s;
 }
 
-void matvec_bf16_ref(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
-    const uint16_t* W = static_cast<const uint16_t*>(w);
+float dot_f32_f32(const void* w, const float* x, int64_t n) { return dot_f32_ref(static_cast<const float*>(w), x, n); }
+
+template <typename T, float (*dot)(const void*, const float*, int64_t)>
+void gemm_float_ref(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
+    const T* W = static_cast<const T*>(w);
     for (int64_t r = 0; r < rows; r++) {
-        const uint16_t* row = W + r * cols;
-        float s = 0.0f;
-        for (int64_t c = 0; c < cols; c++) s += bf16_to_fp32(row[c]) * x[c];
-        y[r] = s;
+        for (int64_t t = 0; t < n; t++) y[t * ldy + r] = dot(W + r * cols, x + t * cols, cols);
     }
 }
 
@@ -120,12 +119,14 @@ float dot_q5_1(const void* w, const block_q8_1* x, int64_t nb) {
 
 template <typename WBlock, typename XBlock, void (*quantize_x)(const float*, XBlock*, int64_t),
           float (*dot)(const void*, const XBlock*, int64_t)>
-void matvec_quant_ref(const void* w, const float* x, float* y, int64_t rows, int64_t cols) {
+void gemm_quant_ref(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const int64_t nb = cols / QK;
-    std::vector<XBlock> xq(static_cast<size_t>(nb));
-    quantize_x(x, xq.data(), cols);
+    std::vector<XBlock> xq(static_cast<size_t>(n * nb));
+    for (int64_t t = 0; t < n; t++) quantize_x(x + t * cols, xq.data() + t * nb, cols);
     const auto* W = static_cast<const WBlock*>(w);
-    for (int64_t r = 0; r < rows; r++) y[r] = dot(W + r * nb, xq.data(), nb);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t t = 0; t < n; t++) y[t * ldy + r] = dot(W + r * nb, xq.data() + t * nb, nb);
+    }
 }
 
 } // namespace
@@ -133,14 +134,14 @@ void matvec_quant_ref(const void* w, const float* x, float* y, int64_t rows, int
 void fill_ref(kernel_table& t) {
     t.isa = "ref";
     t.dot_f32 = dot_f32_ref;
-    t.matvec[GGML_TYPE_F32] = matvec_f32_ref;
-    t.matvec[GGML_TYPE_F16] = matvec_f16_ref;
-    t.matvec[GGML_TYPE_BF16] = matvec_bf16_ref;
-    t.matvec[GGML_TYPE_Q8_0] = matvec_quant_ref<block_q8_0, block_q8_0, quantize_row_q8_0, dot_q8_0>;
-    t.matvec[GGML_TYPE_Q4_0] = matvec_quant_ref<block_q4_0, block_q8_0, quantize_row_q8_0, dot_q4_0>;
-    t.matvec[GGML_TYPE_Q4_1] = matvec_quant_ref<block_q4_1, block_q8_1, quantize_row_q8_1, dot_q4_1>;
-    t.matvec[GGML_TYPE_Q5_0] = matvec_quant_ref<block_q5_0, block_q8_0, quantize_row_q8_0, dot_q5_0>;
-    t.matvec[GGML_TYPE_Q5_1] = matvec_quant_ref<block_q5_1, block_q8_1, quantize_row_q8_1, dot_q5_1>;
+    t.gemm[GGML_TYPE_F32] = gemm_float_ref<float, dot_f32_f32>;
+    t.gemm[GGML_TYPE_F16] = gemm_float_ref<uint16_t, dot_f16_f32>;
+    t.gemm[GGML_TYPE_BF16] = gemm_float_ref<uint16_t, dot_bf16_f32>;
+    t.gemm[GGML_TYPE_Q8_0] = gemm_quant_ref<block_q8_0, block_q8_0, quantize_row_q8_0, dot_q8_0>;
+    t.gemm[GGML_TYPE_Q4_0] = gemm_quant_ref<block_q4_0, block_q8_0, quantize_row_q8_0, dot_q4_0>;
+    t.gemm[GGML_TYPE_Q4_1] = gemm_quant_ref<block_q4_1, block_q8_1, quantize_row_q8_1, dot_q4_1>;
+    t.gemm[GGML_TYPE_Q5_0] = gemm_quant_ref<block_q5_0, block_q8_0, quantize_row_q8_0, dot_q5_0>;
+    t.gemm[GGML_TYPE_Q5_1] = gemm_quant_ref<block_q5_1, block_q8_1, quantize_row_q8_1, dot_q5_1>;
 }
 
 } // namespace pyrnn

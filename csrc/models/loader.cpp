@@ -54,7 +54,7 @@ const float* weight_loader::floats(const std::string& name, std::initializer_lis
 
 matrix weight_loader::mat(const std::string& name, int64_t rows, int64_t cols) const {
     const gguf_tensor& t = tensor(name, {cols, rows});
-    if (kernels().matvec[t.type] == nullptr) {
+    if (kernels().gemm[t.type] == nullptr) {
         throw format_error("tensor \"" + name + "\" type: expected a type pyrnn computes with, found " +
                            find_type(t.type)->name);
     }

@@ -37,7 +37,7 @@ class weight_loader {
     const float* vec(const std::string& name, int64_t n);
     // A float tensor of any shape matching `ne`, as contiguous f32.
     const float* floats(const std::string& name, std::initializer_list<int64_t> ne);
-    // A matrix for matvec: stored type must have a kernel.
+    // A matrix for matmul: its stored type must have a kernel.
     matrix mat(const std::string& name, int64_t rows, int64_t cols) const;
     // An embedding table (rows looked up one at a time with get_row).
     matrix embedding(const std::string& name, int64_t rows, int64_t cols) const;

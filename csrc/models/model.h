@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gguf.h"
+#include "threads.h"
 
 namespace pyrnn {
 
@@ -48,9 +49,16 @@ class model {
 
     const gguf_file& file() const { return *file_; }
 
+    // Threads that split this model's matrix products (the caller counts as one). Set before use;
+    // forward() callers enter a pool_scope(threads_pool()).
+    void set_threads(int n) { pool_ = n > 1 ? std::make_unique<thread_pool>(n) : nullptr; }
+    int threads() const { return pool_ ? pool_->size() : 1; }
+    thread_pool* threads_pool() const { return pool_.get(); }
+
   protected:
     explicit model(std::shared_ptr<const gguf_file> f) : file_(std::move(f)) {}
     std::shared_ptr<const gguf_file> file_; // keeps the mapping (and so every weight) alive
+    std::unique_ptr<thread_pool> pool_;
 };
 
 // Builds the model that general.architecture names. Throws format_error for an unknown

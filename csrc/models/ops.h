@@ -3,18 +3,33 @@
 // kernel table. Shapes: x is [T][n] row-major unless noted.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
 #include "../kernels/kernels.h"
+#include "../threads.h"
 #include "model.h"
 
 namespace pyrnn {
 
-// y[t] = W · x[t] for each of T tokens: x [T][w.cols] → y [T][w.rows].
+// y[t] = W · x[t] for each of T tokens: x [T][w.cols] → y [T][w.rows]. The weight rows are split
+// over the current pool's threads; each weight row is read once for all T tokens.
 inline void matmul(const matrix& w, const float* x, float* y, int64_t T) {
-    const matvec_fn f = kernels().matvec[w.type];
-    for (int64_t t = 0; t < T; t++) f(w.data, x + t * w.cols, y + t * w.rows, w.rows, w.cols);
+    const gemm_fn f = kernels().gemm[w.type];
+    thread_pool* pool = current_pool();
+    const int64_t min_rows = 32; // below this a task costs more to hand out than to run
+    const int n_tasks = pool ? int(std::min<int64_t>(4 * pool->size(), (w.rows + min_rows - 1) / min_rows)) : 1;
+    if (n_tasks <= 1) {
+        f(w.data, x, y, w.rows, w.cols, T, w.rows);
+        return;
+    }
+    const uint64_t rb = row_bytes(w.type, uint64_t(w.cols));
+    const int64_t per = (w.rows + n_tasks - 1) / n_tasks;
+    pool->run(n_tasks, [&](int i) {
+        const int64_t r0 = i * per, r1 = std::min(w.rows, r0 + per);
+        if (r0 < r1) f(static_cast<const uint8_t*>(w.data) + uint64_t(r0) * rb, x, y + r0, r1 - r0, w.cols, T, w.rows);
+    });
 }
 
 // Row r of a matrix (an embedding lookup), widened to float: out has w.cols elements.
