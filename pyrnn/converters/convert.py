@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..gguf_writer import GGUFWriter
-from . import rwkv7
+from . import rwkv4, rwkv7
+from .bpe_vocab import write_bpe_tokenizer
 from .checkpoint import read_checkpoint
 from .output import OUT_TYPES, TensorOutput
 from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_world_tokenizer
@@ -27,10 +28,11 @@ from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_
 FILE_TYPES = {"f32": 0, "f16": 1, "bf16": 32}
 
 # RWKV versions → converter module; each has ARCH and convert(tensors, out).
-RWKV_CONVERTERS: dict[int, Any] = {7: rwkv7}
+RWKV_CONVERTERS: dict[int, Any] = {4: rwkv4, 7: rwkv7}
 
 # Hugging Face `architectures[0]` → (RWKV version, renaming to BlinkDL keys)
 HF_RWKV: dict[str, tuple[int, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]]] = {
+    "RwkvForCausalLM": (4, rwkv4.hf_to_blinkdl),
     "RWKV7ForCausalLM": (7, hf_to_blinkdl_v7),
 }
 
@@ -65,7 +67,12 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], out_type: 
     vocab_path = Path(vocab) if vocab else None
     if vocab_path is None and config is not None and (Path(src) / "rwkv_vocab_v20230424.txt").is_file():
         vocab_path = Path(src) / "rwkv_vocab_v20230424.txt"
-    write_world_tokenizer(w, n_vocab, vocab_path)
+    if vocab_path is None and config is not None and (Path(src) / "tokenizer.json").is_file():
+        vocab_path = Path(src) / "tokenizer.json"
+    if vocab_path is not None and vocab_path.suffix == ".json":  # a Hugging Face BPE tokenizer.json
+        write_bpe_tokenizer(w, n_vocab, vocab_path)
+    else:  # the module's default (RWKV-4: NeoX for 50,277 ids), else the World vocabulary
+        getattr(module, "write_tokenizer", write_world_tokenizer)(w, n_vocab, vocab_path)
     w.write(progress)
     return str(module.ARCH)
 
