@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("-o", "--output", required=True, help="the .gguf file to write")
     conv.add_argument("--type", default="f16", choices=["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"],
                       help="type of the embedding, head and large matrices (default f16); vectors stay f32")
-    conv.add_argument("--vocab", help="RWKV World vocabulary file (default: the bundled rwkv_vocab_v20230424.txt)")
+    conv.add_argument("--vocab", help="RWKV World vocabulary file, or a BPE tokenizer.json (default: the bundled "
+                      "rwkv_vocab_v20230424.txt; GPT-NeoX 20B for RWKV-4 with 50,277 tokens)")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     conv.set_defaults(func=_cmd_convert)
 

@@ -7,6 +7,7 @@ namespace pyrnn {
 
 using model_loader = std::unique_ptr<model> (*)(std::shared_ptr<const gguf_file>);
 
+std::unique_ptr<model> load_rwkv4(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv5(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv7(std::shared_ptr<const gguf_file> f);
 
@@ -18,6 +19,7 @@ struct arch_entry {
 };
 
 const arch_entry k_archs[] = {
+    {"rwkv4", load_rwkv4},
     {"rwkv5", load_rwkv5},
     {"rwkv7", load_rwkv7},
 };

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..gguf_writer import GGUFWriter
-from . import rwkv5, rwkv7
+from . import rwkv4, rwkv5, rwkv7
+from .bpe_vocab import write_bpe_tokenizer
 from .checkpoint import read_checkpoint
 from .output import OUT_TYPES, TensorOutput
 from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_world_tokenizer
@@ -27,10 +28,11 @@ from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "bf16": 32}
 
 # RWKV versions → converter module; each has ARCH and convert(tensors, out).
-RWKV_CONVERTERS: dict[int, Any] = {5: rwkv5, 7: rwkv7}
+RWKV_CONVERTERS: dict[int, Any] = {4: rwkv4, 5: rwkv5, 7: rwkv7}
 
 # Hugging Face `architectures[0]` → (RWKV version, renaming to BlinkDL keys)
 HF_RWKV: dict[str, tuple[int, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]]] = {
+    "RwkvForCausalLM": (4, rwkv4.hf_to_blinkdl),
     "Rwkv5ForCausalLM": (5, rwkv5.hf_to_blinkdl_v5),
     "RWKV7ForCausalLM": (7, hf_to_blinkdl_v7),
 }
@@ -56,8 +58,9 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], out_type: 
         raise ValueError(f"--type: expected one of {', '.join(OUT_TYPES)}, found {out_type!r}")
     tensors, config = read_checkpoint(src)
     vocab_path = Path(vocab) if vocab else None
-    if vocab_path is None and config is not None and (Path(src) / "rwkv_vocab_v20230424.txt").is_file():
-        vocab_path = Path(src) / "rwkv_vocab_v20230424.txt"
+    for name in ("rwkv_vocab_v20230424.txt", "tokenizer.json"):  # a folder's own tokenizer, World first
+        if vocab_path is None and config is not None and (Path(src) / name).is_file():
+            vocab_path = Path(src) / name
     return convert_tensors(tensors, config, dst, out_type, vocab_path, Path(src).stem, progress)
 
 
@@ -72,7 +75,11 @@ def convert_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any] | Non
     w = GGUFWriter(dst)
     write_general(w, module.ARCH, name, FILE_TYPES[out_type])
     module.convert(tensors, TensorOutput(w, out_type))
-    write_world_tokenizer(w, int(tensors["emb.weight"].shape[0]), vocab)
+    n_vocab = int(tensors["emb.weight"].shape[0])
+    if vocab is not None and vocab.suffix == ".json":  # a Hugging Face BPE tokenizer.json
+        write_bpe_tokenizer(w, n_vocab, vocab)
+    else:  # the module's default (RWKV-4: NeoX for 50,277 ids), else the World vocabulary
+        getattr(module, "write_tokenizer", write_world_tokenizer)(w, n_vocab, vocab)
     w.write(progress)
     return str(module.ARCH)
 
