@@ -7,6 +7,7 @@ namespace pyrnn {
 
 using model_loader = std::unique_ptr<model> (*)(std::shared_ptr<const gguf_file>);
 
+std::unique_ptr<model> load_rwkv6(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv7(std::shared_ptr<const gguf_file> f);
 
 namespace {
@@ -17,6 +18,7 @@ struct arch_entry {
 };
 
 const arch_entry k_archs[] = {
+    {"rwkv6", load_rwkv6},
     {"rwkv7", load_rwkv7},
 };
 
