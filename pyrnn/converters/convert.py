@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..gguf_writer import GGUFWriter
-from . import rwkv7
+from . import rwkv6, rwkv7
 from .checkpoint import read_checkpoint
 from .output import OUT_TYPES, TensorOutput
 from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_world_tokenizer
@@ -33,6 +33,8 @@ RWKV_CONVERTERS: dict[int, Any] = {7: rwkv7}
 HF_RWKV: dict[str, tuple[int, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]]] = {
     "RWKV7ForCausalLM": (7, hf_to_blinkdl_v7),
 }
+RWKV_CONVERTERS[6] = rwkv6
+HF_RWKV["Rwkv6ForCausalLM"] = (6, rwkv6.hf_to_blinkdl_v6)
 
 Progress = Callable[[int, int, str], None]
 
