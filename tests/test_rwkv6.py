@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rwkv_official import run_official
+from tiny_models import rwkv6_state_dict, save_safetensors
 
 import pyrnn
 from pyrnn import _core
@@ -19,6 +20,7 @@ from pyrnn.converters.convert import convert
 from pyrnn.converters.output import TensorOutput
 from pyrnn.converters.rwkv_common import write_general, write_world_tokenizer
 from pyrnn.gguf_writer import GGUFWriter, ValueType
+from pyrnn.quantize import quantize_file
 
 torch = pytest.importorskip("torch", reason="the official reference needs PyTorch (README test command)")
 
@@ -30,51 +32,12 @@ DM, DD = 32, 64  # LoRA sizes of every released model with C != 4096 (what llama
 
 
 def make_checkpoint(path: Path, C: int, L: int, V: int, seed: int, dtype: torch.dtype = torch.float32,
-                    decay: tuple[float, float] = (-6.0, -1.0)) -> dict[str, torch.Tensor]:
-    """A random RWKV-6 state dict in BlinkDL's key layout with trained-model parameter ranges; saved
-    to `path` in `dtype`, returned in fp32 (the values as saved)."""
-    g = torch.Generator().manual_seed(seed)
-    H, N = C // 64, 64
-    F = int(3.5 * C) // 32 * 32
-
-    def mat(out_f: int, in_f: int) -> torch.Tensor:
-        return torch.randn(out_f, in_f, generator=g) / in_f**0.5
-
-    def uni(*shape: int, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(*shape, generator=g)
-
-    def norm(prefix: str) -> None:
-        sd[prefix + ".weight"] = 1 + 0.1 * torch.randn(C, generator=g)
-        sd[prefix + ".bias"] = 0.1 * torch.randn(C, generator=g)
-
-    sd: dict[str, torch.Tensor] = {"emb.weight": torch.randn(V, C, generator=g) * 0.5}
-    for i in range(L):
-        b = f"blocks.{i}."
-        if i == 0:
-            norm(b + "ln0")
-        norm(b + "ln1")
-        norm(b + "ln2")
-        for x in "xwkvrg":
-            sd[b + f"att.time_maa_{x}"] = uni(1, 1, C)
-        sd[b + "att.time_maa_w1"] = torch.randn(C, 5 * DM, generator=g) * 0.5 / C**0.5  # raw (in, out)
-        sd[b + "att.time_maa_w2"] = torch.randn(5, DM, C, generator=g) * 0.1
-        sd[b + "att.time_decay"] = uni(1, 1, C, lo=decay[0], hi=decay[1])
-        sd[b + "att.time_decay_w1"] = torch.randn(C, DD, generator=g) * 0.5 / C**0.5
-        sd[b + "att.time_decay_w2"] = torch.randn(DD, C, generator=g) * 0.1
-        sd[b + "att.time_faaaa"] = uni(H, N, lo=-0.3, hi=1.2)
-        for name in ("receptance", "key", "value", "gate", "output"):
-            sd[b + f"att.{name}.weight"] = mat(C, C)
-        norm(b + "att.ln_x")
-        sd[b + "ffn.time_maa_k"] = uni(1, 1, C)
-        sd[b + "ffn.time_maa_r"] = uni(1, 1, C)
-        sd[b + "ffn.key.weight"] = mat(F, C)
-        sd[b + "ffn.receptance.weight"] = mat(C, C)
-        sd[b + "ffn.value.weight"] = mat(C, F)
-    norm("ln_out")
-    sd["head.weight"] = mat(V, C)
-    saved = {k: v.to(dtype) for k, v in sd.items()}
-    torch.save(saved, path)
-    return {k: v.float() for k, v in saved.items()}
+                    decay: tuple[float, float] = (-6.0, -1.0)) -> dict[str, np.ndarray]:
+    """A random RWKV-6 .pth in BlinkDL's key layout (torch.save of a state dict, as released), saved in
+    `dtype`; returns the saved values in fp32."""
+    sd = {k: torch.from_numpy(v).to(dtype) for k, v in rwkv6_state_dict(C, L, V, seed, decay, (DM, DD)).items()}
+    torch.save(sd, path)
+    return {k: v.float().numpy() for k, v in sd.items()}
 
 
 def rel_err(a: np.ndarray, ref: np.ndarray) -> float:
@@ -96,9 +59,9 @@ def run_steps(m: _core.Model, tokens: list[int]) -> tuple[np.ndarray, np.ndarray
     return np.stack([m.forward([t], s) for t in tokens]), s
 
 
-def reference_f64(sd: dict[str, torch.Tensor], tokens: list[int]) -> np.ndarray:
+def reference_f64(sd: dict[str, np.ndarray], tokens: list[int]) -> np.ndarray:
     """RWKV-6 in float64, straight from ARCHITECTURES.md §1.3.2: the exact math that fp32 approximates."""
-    f = {k: v.double().numpy() for k, v in sd.items()}
+    f = {k: v.astype(np.float64) for k, v in sd.items()}
     V, C = f["emb.weight"].shape
     H, N = f["blocks.0.att.time_faaaa"].shape
     L = 1 + max(int(k.split(".")[1]) for k in f if k.startswith("blocks."))
@@ -214,26 +177,24 @@ def test_bf16_checkpoint_and_f16_output(tmp_path: Path) -> None:
     # pip folds ln0 into the embedding in the checkpoint's dtype for v4-v6, so its fp32 reference
     # is made from an fp32 copy of the same (bf16-representable) values.
     copy = tmp_path / "rwkv6_fp32.pth"
-    torch.save(sd, copy)
+    torch.save({k: torch.from_numpy(v) for k, v in sd.items()}, copy)
     ref = run_official(copy, 6, tokens)
     assert rel_err(logits["f32"], ref["logits_step"]) < 1e-4
     assert rel_err(logits["f16"], logits["f32"]) < 1e-2
     assert (tmp_path / "f16.gguf").stat().st_size < 0.7 * (tmp_path / "f32.gguf").stat().st_size
 
 
-def _to_hf(sd: dict[str, torch.Tensor], folder: Path, C: int, L: int, V: int) -> None:
+def _to_hf(sd: dict[str, np.ndarray], folder: Path, C: int, L: int, V: int) -> None:
     """The same weights as a Hugging Face Rwkv6ForCausalLM folder (model.safetensors + config.json)."""
-    from safetensors.torch import save_file
-
     names = [("emb.weight", "rwkv.embeddings.weight"), ("ln_out.", "rwkv.ln_out."), ("blocks.", "rwkv.blocks."),
              (".att.", ".attention."), (".ffn.", ".feed_forward."), (".ln0.", ".pre_ln.")]
     hf = {}
     for k, v in sd.items():
         for a, b in names:
             k = k.replace(a, b)
-        hf[k] = v.contiguous()
+        hf[k] = v
     folder.mkdir()
-    save_file(hf, str(folder / "model.safetensors"))
+    save_safetensors(hf, folder / "model.safetensors")
     config = {"architectures": ["Rwkv6ForCausalLM"], "model_type": "rwkv6", "hidden_size": C, "head_size": 64,
               "num_hidden_layers": L, "vocab_size": V, "intermediate_size": int(3.5 * C) // 32 * 32,
               "attention_hidden_size": C, "head_size_divisor": 8, "rescale_every": 0, "layer_norm_epsilon": 1e-5}
@@ -378,3 +339,16 @@ def test_converter_writes_llama_cpp_layout(tmp_path: Path, source: str) -> None:
     ref = np.load(FIXTURES / "logits.npy")
     steps, _ = run_steps(_core.Model(str(out)), np.load(FIXTURES / "tokens.npy").tolist())
     assert rel_err(steps, ref) < 1e-6
+
+
+@pytest.mark.skipif(not FIXTURES.exists(), reason="llama.cpp interop fixtures live in ../shared (absent here)")
+def test_llama_cpp_q8_0_file_matches_llama_cpp(tmp_path: Path) -> None:
+    """llama.cpp's q8_0 file runs with llama.cpp's own numbers, and `pyrnn quantize` of its f32 file
+    reproduces llama-quantize's bytes (the LoRA, decay and mix tensors stay f32)."""
+    m = pyrnn.load(FIXTURES / "rwkv6-tiny-q8_0.gguf")
+    ref = np.load(FIXTURES / "llamacpp_logits_q8_0.npy")
+    s = m.new_state()
+    ours = np.stack([m.forward([t], s) for t in np.load(FIXTURES / "tokens.npy")])
+    assert np.abs(ours - ref).max() <= 1e-4 * np.ptp(ref, axis=1).min()
+    quantize_file(FIXTURES / "rwkv6-tiny-f32.gguf", tmp_path / "q8.gguf", "q8_0")
+    _tensors_equal(tmp_path / "q8.gguf", FIXTURES / "rwkv6-tiny-q8_0.gguf")
