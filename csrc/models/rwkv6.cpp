@@ -107,8 +107,12 @@ rwkv6_layer rwkv6_model::load_layer(weight_loader& w, int64_t i) {
     }
     // LoRA sizes come from the shapes; time_mix_extra_dim / time_decay_extra_dim are not trusted
     // (llama.cpp's converter hard-codes them from C rather than reading the checkpoint).
-    const gguf_tensor* w1_t = file_->find_tensor(p + "time_mix_w1.weight");
-    const int64_t five_dm = w1_t && w1_t->n_dims >= 2 ? w1_t->ne[1] : 0;
+    auto ne1 = [&](const std::string& name) {
+        const gguf_tensor* t = file_->find_tensor(name);
+        if (!t) throw format_error("tensor \"" + name + "\": expected in a rwkv6 model, found nothing");
+        return t->n_dims >= 2 ? t->ne[1] : int64_t(0);
+    };
+    const int64_t five_dm = ne1(p + "time_mix_w1.weight");
     if (five_dm == 0 || five_dm % 5 != 0) {
         throw format_error("tensor \"" + p + "time_mix_w1.weight\" ne[1]: expected 5 × time_mix_extra_dim, found " +
                            std::to_string(five_dm));
@@ -125,8 +129,7 @@ rwkv6_layer rwkv6_model::load_layer(weight_loader& w, int64_t i) {
         ly.mix_w2[j] = matrix{base, w2.type, C, Dm};
     }
     ly.decay = w.vec(p + "time_mix_decay.weight", C);
-    const gguf_tensor* d1_t = file_->find_tensor(p + "time_mix_decay_w1.weight");
-    const int64_t Dd = d1_t && d1_t->n_dims >= 2 ? d1_t->ne[1] : 0;
+    const int64_t Dd = ne1(p + "time_mix_decay_w1.weight");
     ly.decay_w1 = w.mat(p + "time_mix_decay_w1.weight", Dd, C);
     ly.decay_w2 = w.mat(p + "time_mix_decay_w2.weight", C, Dd);
     ly.first = w.floats(p + "time_mix_first.weight", {N, H});
