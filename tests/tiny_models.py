@@ -57,6 +57,56 @@ def rwkv7_state_dict(C: int, L: int, V: int, ranks: tuple[int, int, int, int], s
     return sd
 
 
+def rwkv6_state_dict(C: int, L: int, V: int, seed: int, decay: tuple[float, float] = (-6.0, -1.0),
+                     lora: tuple[int, int] = (32, 64)) -> dict[str, np.ndarray]:
+    """RWKV-6 (x060) in BlinkDL's .pth key layout; head size 64; FFN int(3.5C)//32·32; mix LoRA 5×Dm and
+    decay LoRA Dd = `lora` (32, 64: every released model with C != 4096, what llama.cpp assumes);
+    time_decay U(decay), time_faaaa U(−0.3, 1.2)."""
+    rng = np.random.default_rng(seed)
+    H, N = C // 64, 64
+    F = int(3.5 * C) // 32 * 32
+    Dm, Dd = lora
+
+    def mat(out_f: int, in_f: int) -> np.ndarray:  # nn.Linear layout (out, in)
+        return (rng.standard_normal((out_f, in_f)) / in_f**0.5).astype(np.float32)
+
+    def gauss(scale: float, *shape: int) -> np.ndarray:
+        return (scale * rng.standard_normal(shape)).astype(np.float32)
+
+    def uni(lo: float, hi: float, *shape: int) -> np.ndarray:
+        return rng.uniform(lo, hi, shape).astype(np.float32)
+
+    def norm(prefix: str) -> dict[str, np.ndarray]:
+        return {prefix + ".weight": (1 + 0.1 * rng.standard_normal(C)).astype(np.float32),
+                prefix + ".bias": (0.1 * rng.standard_normal(C)).astype(np.float32)}
+
+    sd: dict[str, np.ndarray] = {"emb.weight": gauss(0.5, V, C)}
+    for i in range(L):
+        b = f"blocks.{i}."
+        if i == 0:
+            sd |= norm(b + "ln0")
+        sd |= norm(b + "ln1") | norm(b + "ln2")
+        for x in "xwkvrg":
+            sd[b + f"att.time_maa_{x}"] = uni(0, 1, 1, 1, C)
+        sd[b + "att.time_maa_w1"] = gauss(0.5 / C**0.5, C, 5 * Dm)  # raw parameters: (in, out), x @ w1
+        sd[b + "att.time_maa_w2"] = gauss(0.1, 5, Dm, C)
+        sd[b + "att.time_decay"] = uni(decay[0], decay[1], 1, 1, C)
+        sd[b + "att.time_decay_w1"] = gauss(0.5 / C**0.5, C, Dd)
+        sd[b + "att.time_decay_w2"] = gauss(0.1, Dd, C)
+        sd[b + "att.time_faaaa"] = uni(-0.3, 1.2, H, N)
+        for name in ("receptance", "key", "value", "gate", "output"):
+            sd[b + f"att.{name}.weight"] = mat(C, C)
+        sd |= norm(b + "att.ln_x")
+        sd[b + "ffn.time_maa_k"] = uni(0, 1, 1, 1, C)
+        sd[b + "ffn.time_maa_r"] = uni(0, 1, 1, 1, C)
+        sd[b + "ffn.key.weight"] = mat(F, C)
+        sd[b + "ffn.receptance.weight"] = mat(C, C)
+        sd[b + "ffn.value.weight"] = mat(C, F)
+    sd |= norm("ln_out")
+    sd["head.weight"] = mat(V, C)
+    return sd
+
+
 def save_safetensors(sd: dict[str, np.ndarray], path: Path) -> Path:
     from safetensors.numpy import save_file
 

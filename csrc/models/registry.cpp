@@ -9,6 +9,7 @@ using model_loader = std::unique_ptr<model> (*)(std::shared_ptr<const gguf_file>
 
 std::unique_ptr<model> load_rwkv4(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv5(std::shared_ptr<const gguf_file> f);
+std::unique_ptr<model> load_rwkv6(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv7(std::shared_ptr<const gguf_file> f);
 
 namespace {
@@ -21,6 +22,7 @@ struct arch_entry {
 const arch_entry k_archs[] = {
     {"rwkv4", load_rwkv4},
     {"rwkv5", load_rwkv5},
+    {"rwkv6", load_rwkv6},
     {"rwkv7", load_rwkv7},
 };
 

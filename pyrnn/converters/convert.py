@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..gguf_writer import GGUFWriter
-from . import rwkv4, rwkv5, rwkv7
+from . import rwkv4, rwkv5, rwkv6, rwkv7
 from .bpe_vocab import write_bpe_tokenizer
 from .checkpoint import read_checkpoint
 from .output import OUT_TYPES, TensorOutput
@@ -28,12 +28,13 @@ from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_
 FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "bf16": 32}
 
 # RWKV versions → converter module; each has ARCH and convert(tensors, out).
-RWKV_CONVERTERS: dict[int, Any] = {4: rwkv4, 5: rwkv5, 7: rwkv7}
+RWKV_CONVERTERS: dict[int, Any] = {4: rwkv4, 5: rwkv5, 6: rwkv6, 7: rwkv7}
 
 # Hugging Face `architectures[0]` → (RWKV version, renaming to BlinkDL keys)
 HF_RWKV: dict[str, tuple[int, Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]]] = {
     "RwkvForCausalLM": (4, rwkv4.hf_to_blinkdl),
     "Rwkv5ForCausalLM": (5, rwkv5.hf_to_blinkdl_v5),
+    "Rwkv6ForCausalLM": (6, rwkv6.hf_to_blinkdl_v6),
     "RWKV7ForCausalLM": (7, hf_to_blinkdl_v7),
 }
 
