@@ -120,7 +120,7 @@ rwkv6_layer rwkv6_model::load_layer(weight_loader& w, int64_t i) {
     const int64_t Dm = five_dm / 5;
     ly.mix_w1 = w.mat(p + "time_mix_w1.weight", 5 * Dm, C);
     const gguf_tensor& w2 = w.tensor(p + "time_mix_w2.weight", {Dm, C, 5});
-    if (kernels().matvec[w2.type] == nullptr) {
+    if (kernels().gemm[w2.type] == nullptr) {
         throw format_error("tensor \"" + w2.name + "\" type: expected a type pyrnn computes with, found " +
                            find_type(w2.type)->name);
     }
