@@ -174,6 +174,11 @@ class GGUFWriter:
         produce = data if callable(data) else (lambda d=data: d)
         self._tensors.append(_Tensor(name, shape, type_id, nbytes, produce))
 
+    @property
+    def tensors(self) -> list[_Tensor]:
+        """The tensors added so far (name, row-major shape, type), in file order."""
+        return list(self._tensors)
+
     # ---- output ---------------------------------------------------------------------------
     def _header(self) -> bytes:
         parts = [GGUF_MAGIC, struct.pack("<IQQ", GGUF_VERSION, len(self._tensors), len(self._kv))]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_paths import SHARED
 
 import pyrnn
 from pyrnn.converters.bpe_vocab import (
@@ -26,7 +27,7 @@ from pyrnn.gguf_writer import GGUFWriter
 
 tokenizers = pytest.importorskip("tokenizers", reason="rebuilding a tokenizer needs the tokenizers package")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+
 MAMBA_FIXTURE = SHARED / "fixtures" / "interop" / "mamba" / "mamba-tiny-f32.gguf"
 SHAKESPEARE = SHARED / "data" / "tinyshakespeare.txt"
 NEOX_SIZE = 50277

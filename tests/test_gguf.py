@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ggufcraft import Craft, kv_u32, s, tensor_info
+from shared_paths import interop
 
 import pyrnn
 from pyrnn.gguf_writer import GGMLType, GGUFWriter, ValueType
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "interop"
+FIXTURES = interop("")
 
 
 def write(tmp_path: Path, data: bytes, name: str = "m.gguf") -> str:

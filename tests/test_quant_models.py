@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from shared_paths import interop
 from tiny_models import rwkv7_state_dict
 
 import pyrnn
@@ -69,18 +70,25 @@ def test_quantize_refuses_same_path(tmp_path: Path) -> None:
         quantize_file(p, p, "q8_0")
 
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "interop" / "rwkv7"
+FIXTURES = interop("rwkv7")
 
 
 @pytest.mark.skipif(not FIXTURES.exists(), reason="llama.cpp interop fixtures live in ../shared (absent here)")
 def test_llama_cpp_q8_0_file_matches_llama_cpp(tmp_path: Path) -> None:
     """llama.cpp's q8_0 file runs in pyrnn with llama.cpp's own numbers (8-bit activations, as it does),
-    and `pyrnn quantize` of its f32 file reproduces llama-quantize's bytes."""
+    and `pyrnn quantize` of its f32 file reproduces llama-quantize's bytes.
+
+    Not bit-exact at every position: an activation that lands within float rounding of a q8 rounding
+    boundary may round the other way under another summation order, a jump of one quantization step.
+    Measured: one position at 8.9e-4 of the span (AVX2), every other within 1e-7; the scalar
+    reference within 5e-8 everywhere."""
     m = pyrnn.load(FIXTURES / "rwkv7-tiny-q8_0.gguf")
     ref = np.load(FIXTURES / "llamacpp_logits_q8_0.npy")
     s = m.new_state()
     ours = np.stack([m.forward([t], s) for t in np.load(FIXTURES / "tokens.npy")])
-    assert np.abs(ours - ref).max() <= 1e-4 * np.ptp(ref, axis=1).min()
+    err = np.abs(ours - ref).max(axis=1) / np.ptp(ref, axis=1)
+    assert err.max() <= 2e-3 and np.median(err) <= 1e-5, (err.max(), np.median(err))
+    assert (ours.argmax(axis=1) == ref.argmax(axis=1)).all()
     quantize_file(FIXTURES / "rwkv7-tiny-f32.gguf", tmp_path / "q8.gguf", "q8_0")
     a, b = pyrnn.GGUFFile(str(tmp_path / "q8.gguf")), pyrnn.GGUFFile(str(FIXTURES / "rwkv7-tiny-q8_0.gguf"))
     for t in b.tensors:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rwkv_official import run_official
+from shared_paths import interop
 from tiny_models import rwkv6_state_dict, save_safetensors
 
 import pyrnn
@@ -24,9 +25,7 @@ from pyrnn.quantize import quantize_file
 
 torch = pytest.importorskip("torch", reason="the official reference needs PyTorch (README test command)")
 
-# ../shared beside the repository; looked for further up too, so that worktrees (../wt/NAME) find it
-FIXTURES = next((d / "shared" / "fixtures" / "interop" / "rwkv6" for d in Path(__file__).resolve().parents[1:]
-                 if (d / "shared" / "fixtures" / "interop" / "rwkv6").is_dir()), Path("/nonexistent"))
+FIXTURES = interop("rwkv6")
 N_TOKENS = 64
 DM, DD = 32, 64  # LoRA sizes of every released model with C != 4096 (what llama.cpp's converter assumes)
 
@@ -349,6 +348,8 @@ def test_llama_cpp_q8_0_file_matches_llama_cpp(tmp_path: Path) -> None:
     ref = np.load(FIXTURES / "llamacpp_logits_q8_0.npy")
     s = m.new_state()
     ours = np.stack([m.forward([t], s) for t in np.load(FIXTURES / "tokens.npy")])
-    assert np.abs(ours - ref).max() <= 1e-4 * np.ptp(ref, axis=1).min()
+    # a q8 activation rounding may flip under another summation order: see test_quant_models
+    err = np.abs(ours - ref).max(axis=1) / np.ptp(ref, axis=1)
+    assert err.max() <= 2e-3 and np.median(err) <= 1e-5, (err.max(), np.median(err))
     quantize_file(FIXTURES / "rwkv6-tiny-f32.gguf", tmp_path / "q8.gguf", "q8_0")
     _tensors_equal(tmp_path / "q8.gguf", FIXTURES / "rwkv6-tiny-q8_0.gguf")

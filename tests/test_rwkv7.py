@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rwkv_official import run_official
+from shared_paths import interop
 from tiny_models import rwkv7_state_dict
 
 import pyrnn
@@ -16,7 +17,7 @@ from pyrnn.converters.convert import convert
 
 torch = pytest.importorskip("torch", reason="the official reference needs PyTorch (README test command)")
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "interop" / "rwkv7"
+FIXTURES = interop("rwkv7")
 N_TOKENS = 64
 
 

@@ -11,6 +11,8 @@ std::unique_ptr<model> load_rwkv4(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv5(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv6(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv7(std::shared_ptr<const gguf_file> f);
+std::unique_ptr<model> load_mamba(std::shared_ptr<const gguf_file> f);
+std::unique_ptr<model> load_mamba2(std::shared_ptr<const gguf_file> f);
 
 namespace {
 
@@ -24,6 +26,8 @@ const arch_entry k_archs[] = {
     {"rwkv5", load_rwkv5},
     {"rwkv6", load_rwkv6},
     {"rwkv7", load_rwkv7},
+    {"mamba", load_mamba},
+    {"mamba2", load_mamba2},
 };
 
 } // namespace

@@ -19,8 +19,9 @@ import numpy as np
 
 from ..gguf_writer import GGUFWriter
 from . import rwkv4, rwkv5, rwkv6, rwkv7
-from .bpe_vocab import write_bpe_tokenizer
+from .bpe_vocab import bundled_neox_tokenizer, write_bpe_tokenizer
 from .checkpoint import read_checkpoint
+from .mamba_common import converter as mamba_converter
 from .output import OUT_TYPES, TensorOutput
 from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_world_tokenizer
 
@@ -65,10 +66,27 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], out_type: 
     return convert_tensors(tensors, config, dst, out_type, vocab_path, Path(src).stem, progress)
 
 
+def _embedding_rows(w: GGUFWriter) -> int:
+    """V, from the token_embd.weight the converter wrote (row-major shape (V, d_model))."""
+    for t in w.tensors:
+        if t.name == "token_embd.weight":
+            return t.shape[0]
+    raise ValueError("converter wrote no token_embd.weight")
+
+
 def convert_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any] | None, dst: str | os.PathLike[str],
                     out_type: str = "f16", vocab: Path | None = None, name: str = "model",
                     progress: Progress | None = None) -> str:
     """Convert a checkpoint already in memory ({key: array} and its HF config or None)."""
+    ssm = mamba_converter(tensors, config)  # Mamba-1/2 (HF or state-spaces layout); None: RWKV
+    if ssm is not None:
+        w = GGUFWriter(dst)
+        write_general(w, ssm.ARCH, name, FILE_TYPES[out_type])
+        ssm.convert(tensors, config, TensorOutput(w, out_type))
+        # Pile-trained Mamba uses the GPT-NeoX 20B tokenizer; a folder's own tokenizer.json wins
+        write_bpe_tokenizer(w, _embedding_rows(w), vocab if vocab is not None else bundled_neox_tokenizer())
+        w.write(progress)
+        return str(ssm.ARCH)
     version, tensors = _family(tensors, config)
     if version not in RWKV_CONVERTERS:
         raise ValueError(f"RWKV-{version}: this converter is not implemented yet")

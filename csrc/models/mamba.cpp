@@ -1,0 +1,165 @@
+// mamba.cpp — Mamba-1 (selective SSM "S6"), llama.cpp's GGUF layout (architecture "mamba").
+// Equations: shared/reference/ARCHITECTURES.md §2.1.3 (state-spaces Mamba.step, non-Triton branch)
+// and §2.1.4 (selective_scan_ref); the GGUF layout is §2.3.
+//
+// State per layer, floats:  [ conv (D × (K−1)) | ssm (D × N) ]
+//   D = ssm.inner_size (d_inner), K = ssm.conv_kernel, N = ssm.state_size.
+//   conv[c][j]: the pre-convolution inputs x of channel c for the last K−1 tokens, oldest first
+//               (the reference keeps K columns; the oldest is rolled out before use, §5 #9);
+//   ssm[c][n]:  the selective-scan state h, as the reference's ssm_state (D, N).
+//   All zeros at the start.
+#include <algorithm>
+#include <deque>
+#include <vector>
+
+#include "loader.h"
+#include "ops.h"
+#include "ssm_ops.h"
+
+namespace pyrnn {
+
+namespace {
+
+using ssm::silu;
+
+struct mamba_layer {
+    const float* norm_w;       // (C) RMSNorm before the mixer
+    matrix in_proj;            // (2D, C): rows [x (D) | z (D)]
+    const float* conv_w;       // (D, K): depthwise conv, last column = newest input
+    const float* conv_b;       // (D)
+    matrix x_proj;             // (R + 2N, D): rows [dt (R) | B (N) | C (N)]
+    matrix dt_proj;            // (D, R)
+    const float* dt_b;         // (D)
+    const float* A;            // (D, N): −exp(A_log), stored so by the converter
+    const float* Dskip;        // (D)
+    matrix out_proj;           // (C, D)
+};
+
+class mamba_model final : public model {
+  public:
+    explicit mamba_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
+        weight_loader w(*file_, "mamba", owned_);
+        C = w.u32("embedding_length");
+        L = w.u32("block_count");
+        K = w.u32("ssm.conv_kernel");
+        D = w.u32("ssm.inner_size");
+        N = w.u32("ssm.state_size");
+        R = w.u32("ssm.time_step_rank");
+        eps = w.f32("attention.layer_norm_rms_epsilon", 1e-5f);
+        if (K < 1) throw format_error("mamba.ssm.conv_kernel: expected at least 1, found 0");
+        // FalconMamba adds RMS norms on dt, B and C; it is another architecture in all but name.
+        if (const gguf_value* v = file_->find("mamba.ssm.dt_b_c_rms");
+            v && v->type == gguf_type::BOOL && v->data[0] != 0) {
+            throw format_error("mamba.ssm.dt_b_c_rms: expected false (plain Mamba), found true (FalconMamba)");
+        }
+        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
+        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+        emb = w.embedding("token_embd.weight", V, C);
+        norm_f = w.vec("output_norm.weight", C);
+        // tied embeddings: llama.cpp omits output.weight when it equals token_embd.weight
+        head = w.has("output.weight") ? w.mat("output.weight", V, C) : w.mat("token_embd.weight", V, C);
+        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
+    }
+
+    std::string arch() const override { return "mamba"; }
+    int64_t n_vocab() const override { return V; }
+    int64_t n_embd() const override { return C; }
+    int64_t n_layer() const override { return L; }
+    size_t state_size() const override { return size_t(L) * layer_state(); }
+    void init_state(float* s) const override { std::fill(s, s + state_size(), 0.0f); }
+
+    void forward(const int32_t* tokens, size_t n, float* state, float* logits, bool all_logits) const override;
+
+  private:
+    size_t layer_state() const { return size_t(D * (K - 1) + D * N); }
+    mamba_layer load_layer(weight_loader& w, int64_t i);
+    void mixer(const mamba_layer& ly, float* x, float* s, int64_t T) const;
+
+    int64_t C = 0, L = 0, K = 0, D = 0, N = 0, R = 0, V = 0;
+    float eps = 1e-5f;
+    matrix emb;                    // (V, C)
+    const float* norm_f = nullptr; // (C)
+    matrix head;                   // (V, C): output.weight or the tied embedding
+    std::vector<mamba_layer> layers;
+    std::deque<std::vector<float>> owned_;
+};
+
+mamba_layer mamba_model::load_layer(weight_loader& w, int64_t i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    mamba_layer ly;
+    ly.norm_w = w.vec(p + "attn_norm.weight", C);
+    ly.in_proj = w.mat(p + "ssm_in.weight", 2 * D, C);
+    ly.conv_w = w.floats(p + "ssm_conv1d.weight", {K, D});
+    ly.conv_b = w.vec(p + "ssm_conv1d.bias", D);
+    ly.x_proj = w.mat(p + "ssm_x.weight", R + 2 * N, D);
+    ly.dt_proj = w.mat(p + "ssm_dt.weight", D, R);
+    ly.dt_b = w.vec(p + "ssm_dt.bias", D);
+    ly.A = w.floats(p + "ssm_a", {N, D});
+    ly.Dskip = w.vec(p + "ssm_d", D);
+    ly.out_proj = w.mat(p + "ssm_out.weight", C, D);
+    return ly;
+}
+
+// x [T][C]: residual stream, updated in place: x += mixer(RMSNorm(x)).
+void mamba_model::mixer(const mamba_layer& ly, float* x, float* s, int64_t T) const {
+    float* conv_state = s;             // (D, K−1)
+    float* ssm_state = s + D * (K - 1); // (D, N)
+    const int64_t P = R + 2 * N;        // x_proj width
+    std::vector<float> xn(size_t(T * C)), xz(size_t(T * 2 * D)), u(size_t(T * D)), xdbl(size_t(T * P)),
+        dt_in(size_t(T * R)), dt(size_t(T * D)), y(size_t(T * D)), out(size_t(T * C));
+    ssm::rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
+    matmul(ly.in_proj, xn.data(), xz.data(), T);
+    // u = silu(conv(x part of xz)); the z part gates the output below
+    ssm::causal_conv_silu(xz.data(), 2 * D, ly.conv_w, ly.conv_b, conv_state, u.data(), T, D, K);
+    matmul(ly.x_proj, u.data(), xdbl.data(), T);
+    for (int64_t t = 0; t < T; t++) std::copy_n(&xdbl[t * P], R, &dt_in[t * R]); // matmul wants contiguous rows
+    matmul(ly.dt_proj, dt_in.data(), dt.data(), T);
+    for (int64_t t = 0; t < T; t++) {
+        for (int64_t c = 0; c < D; c++) dt[t * D + c] = ssm::softplus(dt[t * D + c] + ly.dt_b[c]);
+    }
+    // The selective scan, channel by channel so that one channel's state stays in cache:
+    //   h ← exp(dt·A) ⊙ h + (dt·B)·u ;  y = h·C + D·u ;  y ← y · silu(z)
+    for (int64_t c = 0; c < D; c++) {
+        float* h = ssm_state + c * N;
+        const float* a = ly.A + c * N;
+        for (int64_t t = 0; t < T; t++) {
+            const float dtc = dt[t * D + c], uc = u[t * D + c];
+            const float* B = &xdbl[t * P + R];
+            const float* Cm = &xdbl[t * P + R + N];
+            float yc = 0.0f;
+            for (int64_t k = 0; k < N; k++) {
+                h[k] = h[k] * std::exp(dtc * a[k]) + dtc * B[k] * uc;
+                yc += h[k] * Cm[k];
+            }
+            yc += ly.Dskip[c] * uc;
+            y[t * D + c] = yc * silu(xz[t * 2 * D + D + c]);
+        }
+    }
+    matmul(ly.out_proj, y.data(), out.data(), T);
+    for (int64_t i = 0; i < T * C; i++) x[i] += out[i];
+}
+
+void mamba_model::forward(const int32_t* tokens, size_t n, float* state, float* logits, bool all_logits) const {
+    constexpr size_t chunk = 64; // tokens whose activations are held at once
+    for (size_t start = 0; start < n; start += chunk) {
+        const int64_t T = int64_t(std::min(chunk, n - start));
+        std::vector<float> x(size_t(T * C));
+        for (int64_t t = 0; t < T; t++) get_row(emb, tokens[start + t], &x[t * C]);
+        for (int64_t l = 0; l < L; l++) mixer(layers[l], x.data(), state + l * layer_state(), T);
+        // logits: every token of the chunk, or only the very last token of the call
+        const int64_t first = all_logits ? 0 : T - 1;
+        if (!all_logits && start + T < n) continue;
+        std::vector<float> xo(size_t((T - first) * C));
+        ssm::rms_norm_rows(&x[first * C], norm_f, xo.data(), T - first, C, eps);
+        float* out = all_logits ? logits + start * V : logits;
+        matmul(head, xo.data(), out, T - first);
+    }
+}
+
+} // namespace
+
+std::unique_ptr<model> load_mamba(std::shared_ptr<const gguf_file> f) {
+    return std::make_unique<mamba_model>(std::move(f));
+}
+
+} // namespace pyrnn
