@@ -8,6 +8,7 @@ namespace pyrnn {
 using model_loader = std::unique_ptr<model> (*)(std::shared_ptr<const gguf_file>);
 
 std::unique_ptr<model> load_rwkv7(std::shared_ptr<const gguf_file> f);
+std::unique_ptr<model> load_retnet(std::shared_ptr<const gguf_file> f);
 
 namespace {
 
@@ -18,6 +19,7 @@ struct arch_entry {
 
 const arch_entry k_archs[] = {
     {"rwkv7", load_rwkv7},
+    {"retnet", load_retnet},
 };
 
 } // namespace
