@@ -24,7 +24,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from .converters.convert import convert, progress_bar
 
     arch = convert(args.checkpoint, args.output, out_type=args.type, vocab=args.vocab,
-                   progress=None if args.quiet else progress_bar())
+                   progress=None if args.quiet else progress_bar(), config=args.config)
     print(f"wrote {args.output} ({arch}, {args.type})", file=sys.stderr)
     return 0
 
@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--type", default="f16", choices=["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"],
                       help="type of the embedding, head and large matrices (default f16); vectors stay f32")
     conv.add_argument("--vocab", help="RWKV World vocabulary file (default: the bundled rwkv_vocab_v20230424.txt)")
+    conv.add_argument("--config", help="JSON settings for a checkpoint without a config (torchscale RetNet: "
+                      "RetNetConfig names, e.g. {\"no_scale_embedding\": true, \"activation_fn\": \"gelu\"})")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     conv.set_defaults(func=_cmd_convert)
 

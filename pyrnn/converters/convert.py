@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..gguf_writer import GGUFWriter
-from . import rwkv7
+from . import retnet, rwkv7
 from .checkpoint import read_checkpoint
 from .output import OUT_TYPES, TensorOutput
 from .rwkv_common import detect_version, hf_to_blinkdl_v7, write_general, write_world_tokenizer
@@ -49,21 +49,28 @@ def _family(tensors: dict[str, np.ndarray], config: dict[str, Any] | None) -> tu
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], out_type: str = "f16",
-            vocab: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> str:
-    """Convert `src` to GGUF at `dst`; returns the architecture written."""
+            vocab: str | os.PathLike[str] | None = None, progress: Progress | None = None,
+            config: retnet.ConfigSource = None) -> str:
+    """Convert `src` to GGUF at `dst`; returns the architecture written. `config`: settings for a
+    checkpoint that carries none (torchscale RetNet: a JSON file or dict of RetNetConfig names)."""
     if out_type not in OUT_TYPES:
         raise ValueError(f"--type: expected one of {', '.join(OUT_TYPES)}, found {out_type!r}")
-    tensors, config = read_checkpoint(src)
+    tensors, hf_config = read_checkpoint(src)
+    if retnet.is_retnet(tensors):  # torchscale RetNet: its own family, configured by `config`
+        return retnet.convert_checkpoint(tensors, config, dst, out_type, FILE_TYPES[out_type], Path(src).stem, progress)
     vocab_path = Path(vocab) if vocab else None
-    if vocab_path is None and config is not None and (Path(src) / "rwkv_vocab_v20230424.txt").is_file():
+    if vocab_path is None and hf_config is not None and (Path(src) / "rwkv_vocab_v20230424.txt").is_file():
         vocab_path = Path(src) / "rwkv_vocab_v20230424.txt"
-    return convert_tensors(tensors, config, dst, out_type, vocab_path, Path(src).stem, progress)
+    return convert_tensors(tensors, hf_config, dst, out_type, vocab_path, Path(src).stem, progress)
 
 
 def convert_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any] | None, dst: str | os.PathLike[str],
                     out_type: str = "f16", vocab: Path | None = None, name: str = "model",
                     progress: Progress | None = None) -> str:
-    """Convert a checkpoint already in memory ({key: array} and its HF config or None)."""
+    """Convert a checkpoint already in memory ({key: array} and its HF config or None; for a
+    torchscale RetNet, its RetNetConfig settings)."""
+    if retnet.is_retnet(tensors):
+        return retnet.convert_checkpoint(tensors, config, dst, out_type, FILE_TYPES[out_type], name, progress)
     version, tensors = _family(tensors, config)
     if version not in RWKV_CONVERTERS:
         raise ValueError(f"RWKV-{version}: this converter is not implemented yet")
