@@ -24,7 +24,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from .converters.convert import convert, progress_bar
 
     arch = convert(args.checkpoint, args.output, out_type=args.type, vocab=args.vocab,
-                   progress=None if args.quiet else progress_bar())
+                   progress=None if args.quiet else progress_bar(), config=args.config)
     print(f"wrote {args.output} ({arch}, {args.type})", file=sys.stderr)
     return 0
 
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="type of the embedding, head and large matrices (default f16); vectors stay f32")
     conv.add_argument("--vocab", help="RWKV World vocabulary file, or a BPE tokenizer.json (default: the bundled "
                       "rwkv_vocab_v20230424.txt; GPT-NeoX 20B for RWKV-4 with 50,277 tokens)")
+    conv.add_argument("--config", help="JSON settings for a checkpoint without a config (torchscale RetNet: "
+                      "RetNetConfig names, e.g. {\"no_scale_embedding\": true, \"activation_fn\": \"gelu\"})")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     conv.set_defaults(func=_cmd_convert)
 

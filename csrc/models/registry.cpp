@@ -13,6 +13,7 @@ std::unique_ptr<model> load_rwkv6(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_rwkv7(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_mamba(std::shared_ptr<const gguf_file> f);
 std::unique_ptr<model> load_mamba2(std::shared_ptr<const gguf_file> f);
+std::unique_ptr<model> load_retnet(std::shared_ptr<const gguf_file> f);
 
 namespace {
 
@@ -28,6 +29,7 @@ const arch_entry k_archs[] = {
     {"rwkv7", load_rwkv7},
     {"mamba", load_mamba},
     {"mamba2", load_mamba2},
+    {"retnet", load_retnet},
 };
 
 } // namespace

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..gguf_writer import GGUFWriter
-from . import rwkv4, rwkv5, rwkv6, rwkv7
+from . import retnet, rwkv4, rwkv5, rwkv6, rwkv7
 from .bpe_vocab import bundled_neox_tokenizer, write_bpe_tokenizer
 from .checkpoint import read_checkpoint
 from .mamba_common import converter as mamba_converter
@@ -54,16 +54,18 @@ def _family(tensors: dict[str, np.ndarray], config: dict[str, Any] | None) -> tu
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str], out_type: str = "f16",
-            vocab: str | os.PathLike[str] | None = None, progress: Progress | None = None) -> str:
-    """Convert `src` to GGUF at `dst`; returns the architecture written."""
+            vocab: str | os.PathLike[str] | None = None, progress: Progress | None = None,
+            config: retnet.ConfigSource = None) -> str:
+    """Convert `src` to GGUF at `dst`; returns the architecture written. `config`: settings for a
+    checkpoint that carries none (torchscale RetNet: a JSON file or dict of RetNetConfig names)."""
     if out_type not in OUT_TYPES:
         raise ValueError(f"--type: expected one of {', '.join(OUT_TYPES)}, found {out_type!r}")
-    tensors, config = read_checkpoint(src)
+    tensors, hf_config = read_checkpoint(src)
     vocab_path = Path(vocab) if vocab else None
     for name in ("rwkv_vocab_v20230424.txt", "tokenizer.json"):  # a folder's own tokenizer, World first
-        if vocab_path is None and config is not None and (Path(src) / name).is_file():
+        if vocab_path is None and hf_config is not None and (Path(src) / name).is_file():
             vocab_path = Path(src) / name
-    return convert_tensors(tensors, config, dst, out_type, vocab_path, Path(src).stem, progress)
+    return convert_tensors(tensors, hf_config, dst, out_type, vocab_path, Path(src).stem, progress, config)
 
 
 def _embedding_rows(w: GGUFWriter) -> int:
@@ -76,31 +78,37 @@ def _embedding_rows(w: GGUFWriter) -> int:
 
 def convert_tensors(tensors: dict[str, np.ndarray], config: dict[str, Any] | None, dst: str | os.PathLike[str],
                     out_type: str = "f16", vocab: Path | None = None, name: str = "model",
-                    progress: Progress | None = None) -> str:
-    """Convert a checkpoint already in memory ({key: array} and its HF config or None)."""
-    ssm = mamba_converter(tensors, config)  # Mamba-1/2 (HF or state-spaces layout); None: RWKV
-    if ssm is not None:
-        w = GGUFWriter(dst)
-        write_general(w, ssm.ARCH, name, FILE_TYPES[out_type])
-        ssm.convert(tensors, config, TensorOutput(w, out_type))
-        # Pile-trained Mamba uses the GPT-NeoX 20B tokenizer; a folder's own tokenizer.json wins
-        write_bpe_tokenizer(w, _embedding_rows(w), vocab if vocab is not None else bundled_neox_tokenizer())
-        w.write(progress)
-        return str(ssm.ARCH)
-    version, tensors = _family(tensors, config)
-    if version not in RWKV_CONVERTERS:
-        raise ValueError(f"RWKV-{version}: this converter is not implemented yet")
-    module = RWKV_CONVERTERS[version]
+                    progress: Progress | None = None, settings: retnet.ConfigSource = None) -> str:
+    """Convert a checkpoint already in memory: {key: array}, its HF config (or None), and for a
+    torchscale RetNet its RetNetConfig `settings`. The family is told by config.json or the keys."""
     w = GGUFWriter(dst)
-    write_general(w, module.ARCH, name, FILE_TYPES[out_type])
-    module.convert(tensors, TensorOutput(w, out_type))
-    n_vocab = int(tensors["emb.weight"].shape[0])
-    if vocab is not None and vocab.suffix == ".json":  # a Hugging Face BPE tokenizer.json
-        write_bpe_tokenizer(w, n_vocab, vocab)
-    else:  # the module's default (RWKV-4: NeoX for 50,277 ids), else the World vocabulary
-        getattr(module, "write_tokenizer", write_world_tokenizer)(w, n_vocab, vocab)
+    ssm = mamba_converter(tensors, config)  # Mamba-1/2 (HF or state-spaces layout), else None
+    if retnet.is_retnet(tensors):
+        arch = retnet.ARCH
+        write_general(w, arch, name, FILE_TYPES[out_type])
+        retnet.convert(tensors, TensorOutput(w, out_type), settings)
+    elif ssm is not None:
+        arch = ssm.ARCH
+        write_general(w, arch, name, FILE_TYPES[out_type])
+        ssm.convert(tensors, config, TensorOutput(w, out_type))
+    else:
+        version, tensors = _family(tensors, config)
+        if version not in RWKV_CONVERTERS:
+            raise ValueError(f"RWKV-{version}: this converter is not implemented yet")
+        module = RWKV_CONVERTERS[version]
+        arch = module.ARCH
+        write_general(w, arch, name, FILE_TYPES[out_type])
+        module.convert(tensors, TensorOutput(w, out_type))
+        if vocab is None or vocab.suffix != ".json":
+            # the module's default (RWKV-4: NeoX for 50,277 ids), else the World vocabulary
+            getattr(module, "write_tokenizer", write_world_tokenizer)(w, _embedding_rows(w), vocab)
+            w.write(progress)
+            return str(arch)
+    # byte-level BPE: a tokenizer.json given or found beside the checkpoint, else GPT-NeoX 20B (the
+    # vocabulary of Pile-trained Mamba and RWKV-4; RetNet checkpoints name none)
+    write_bpe_tokenizer(w, _embedding_rows(w), vocab if vocab is not None else bundled_neox_tokenizer())
     w.write(progress)
-    return str(module.ARCH)
+    return str(arch)
 
 
 def progress_bar(stream: Any = None, min_interval: float = 0.1) -> Progress:

@@ -30,7 +30,7 @@ OUT_TYPES = {
 LARGE_MATRIX = re.compile(
     r"^(token_embd|output)\.weight$"
     r"|\.(time_mix_(receptance|key|value|output|gate)|channel_mix_(key|value|receptance)"
-    r"|ssm_(in|out|x)|ffn_(up|down|gate)|attn_(q|k|v|output))\.weight$"
+    r"|ssm_(in|out|x)|ffn_(up|down|gate)|attn_(q|k|v|output|gate))\.weight$"
 )
 
 
