@@ -38,6 +38,16 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import report
+
+    threads = [int(t) for t in args.threads.split(",")]
+    if any(t < 1 for t in threads):
+        raise ValueError(f"--threads: expected positive counts like 1,2, found {args.threads!r}")
+    print(report(args.model, threads, args.decode_tokens, args.prompt_tokens, args.repeats))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyrnn", description="Recurrent language models on your own device.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -67,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--type", required=True, choices=["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])
     quant.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     quant.set_defaults(func=_cmd_quantize)
+
+    bench = sub.add_parser("bench", help="decode and prefill speed against this machine's bandwidth and FMA peak")
+    bench.add_argument("model", help="a .gguf model")
+    bench.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    bench.add_argument("--decode-tokens", type=int, default=64, help="tokens per decode run (default 64)")
+    bench.add_argument("--prompt-tokens", type=int, default=512, help="prompt length for prefill (default 512)")
+    bench.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported")
+    bench.set_defaults(func=_cmd_bench)
     return p
 
 

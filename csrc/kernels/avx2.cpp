@@ -188,11 +188,42 @@ void gemm_quant_avx2(const void* w, const float* x, float* y, int64_t rows, int6
     std::free(xq);
 }
 
+// ---- benchmark probes -----------------------------------------------------------------------
+
+float sum_f32_avx2(const float* a, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(a + i));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(a + i + 8));
+        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(a + i + 16));
+        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(a + i + 24));
+    }
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++) s += a[i];
+    return s;
+}
+
+float fma_probe_avx2(int64_t iters, int64_t* flops) {
+    __m256 acc[16];
+    for (int j = 0; j < 16; j++) acc[j] = _mm256_set1_ps(float(j) * 1e-3f);
+    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    for (int64_t i = 0; i < iters; i++) { // 16 chains cover FMA latency × 2 ports
+        for (int j = 0; j < 16; j++) acc[j] = _mm256_fmadd_ps(acc[j], m, c);
+    }
+    *flops = iters * 16 * 8 * 2;
+    __m256 s = acc[0];
+    for (int j = 1; j < 16; j++) s = _mm256_add_ps(s, acc[j]);
+    return hsum(s);
+}
+
 } // namespace
 
 void override_avx2(kernel_table& t) {
     t.isa = "avx2";
     t.dot_f32 = dot_f32_avx2;
+    t.sum_f32 = sum_f32_avx2;
+    t.fma_probe = fma_probe_avx2;
     t.gemm[GGML_TYPE_F32] = gemm_float_avx2<load_f32>;
     t.gemm[GGML_TYPE_F16] = gemm_float_avx2<load_f16>;
     t.gemm[GGML_TYPE_BF16] = gemm_float_avx2<load_bf16>;

@@ -27,6 +27,10 @@ struct kernel_table {
     const char* isa = "ref";
     gemm_fn gemm[GGML_TYPE_COUNT] = {}; // nullptr: type not computable
     float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
+    // Benchmark probes (models never call them): read n floats once; run iters rounds of 16
+    // independent 8-wide FMAs (the reference runs scalar ones) and return a value that depends on all.
+    float (*sum_f32)(const float* a, int64_t n) = nullptr;
+    float (*fma_probe)(int64_t iters, int64_t* flops) = nullptr;
 };
 
 // Fill / override entry points, one per kernel file.

@@ -129,11 +129,31 @@ void gemm_quant_ref(const void* w, const float* x, float* y, int64_t rows, int64
     }
 }
 
+float sum_f32_ref(const float* a, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += a[i];
+    return s;
+}
+
+float fma_probe_ref(int64_t iters, int64_t* flops) {
+    float acc[16];
+    for (int j = 0; j < 16; j++) acc[j] = float(j) * 1e-3f;
+    for (int64_t i = 0; i < iters; i++) {
+        for (int j = 0; j < 16; j++) acc[j] = acc[j] * 0.999999f + 1e-7f;
+    }
+    *flops = iters * 16 * 2;
+    float s = 0.0f;
+    for (float v : acc) s += v;
+    return s;
+}
+
 } // namespace
 
 void fill_ref(kernel_table& t) {
     t.isa = "ref";
     t.dot_f32 = dot_f32_ref;
+    t.sum_f32 = sum_f32_ref;
+    t.fma_probe = fma_probe_ref;
     t.gemm[GGML_TYPE_F32] = gemm_float_ref<float, dot_f32_f32>;
     t.gemm[GGML_TYPE_F16] = gemm_float_ref<uint16_t, dot_f16_f32>;
     t.gemm[GGML_TYPE_BF16] = gemm_float_ref<uint16_t, dot_bf16_f32>;
