@@ -1,0 +1,64 @@
+"""A converter killed at any point leaves no half-written output: the target is either absent or the
+previous complete file, because writers fill a temporary file and rename it only when complete."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tiny_models import rwkv7_state_dict, save_safetensors
+
+import pyrnn
+
+
+def start_convert(src: Path, dst: Path) -> subprocess.Popen[bytes]:
+    root = os.path.dirname(os.path.dirname(pyrnn.__file__))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.Popen([sys.executable, "-m", "pyrnn.cli", "convert", str(src), "-o", str(dst), "--type", "q4_0"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def big_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Large enough (C=512, 6 layers, V=20000: ~170 MB of f32) that conversion takes a while."""
+    d = tmp_path_factory.mktemp("big")
+    return save_safetensors(rwkv7_state_dict(512, 6, 20000, (32, 32, 32, 32), seed=1), d / "big.safetensors")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_killed_convert_leaves_no_output(big_checkpoint: Path, tmp_path: Path, sig: int) -> None:
+    """Killed at several moments, `pyrnn convert` never leaves a partial target; SIGTERM/SIGINT also
+    remove the temporary file (SIGKILL cannot be caught: its temporary `.*.partial` may remain)."""
+    dst = tmp_path / "out.gguf"
+    for delay in (0.5, 1.5, 3.0):
+        p = start_convert(big_checkpoint, dst)
+        time.sleep(delay)
+        p.send_signal(sig)
+        p.wait(timeout=120)
+        if dst.exists():  # finished before the signal: then it must be complete
+            pyrnn.load(dst)
+            dst.unlink()
+        leftovers = [f.name for f in tmp_path.iterdir()]
+        if sig != signal.SIGKILL:
+            assert leftovers == [], leftovers
+        for f in tmp_path.iterdir():
+            f.unlink()
+
+
+def test_killed_overwrite_keeps_previous_file(big_checkpoint: Path, tmp_path: Path) -> None:
+    """Overwriting an existing model and killing the writer leaves the old model intact and loadable."""
+    dst = tmp_path / "out.gguf"
+    p = start_convert(big_checkpoint, dst)
+    assert p.wait(timeout=600) == 0
+    before = dst.read_bytes()
+    p = start_convert(big_checkpoint, dst)
+    time.sleep(1.0)
+    p.kill()
+    p.wait(timeout=60)
+    assert dst.read_bytes() == before
+    pyrnn.load(dst)
