@@ -17,6 +17,7 @@ namespace py = pybind11;
 using namespace pyrnn;
 
 void bind_tokenizer(py::module_& m); // python_tokenizer.cpp
+void bind_sampler(py::module_& m);   // python_sampler.cpp
 
 namespace {
 
@@ -236,6 +237,7 @@ PYBIND11_MODULE(_core, m) {
              "Feed tokens, updating state in place; returns the last token's logits (or all).");
     m.def("model_architectures", &model_architectures);
     bind_tokenizer(m);
+    bind_sampler(m);
 
     m.def("ggml_types", [] {
         py::list out;
