@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--type", required=True, choices=["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])
     quant.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     quant.set_defaults(func=_cmd_quantize)
+
+    from .cli_generate import add_chat_parser, add_generate_parser  # generate, chat: pyrnn/cli_generate.py
+
+    add_generate_parser(sub)
+    add_chat_parser(sub)
     return p
 
 
