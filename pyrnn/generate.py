@@ -113,18 +113,23 @@ class Generation:
         self._model, self._state, self._carried = model, state, state is not None
         self._max_tokens, self._stops = int(max_tokens), stops
         self._eos = _token_id(model, "tokenizer.ggml.eos_token_id")
+        self._pieces: list[str] = []
         self._it = self._run()
 
     def __iter__(self) -> Generation:
         return self
 
     def __next__(self) -> str:
-        return next(self._it)
+        piece = next(self._it)
+        self._pieces.append(piece)
+        return piece
 
     @property
     def text(self) -> str:
-        """Runs to the end and returns everything (what iterating would have yielded)."""
-        return "".join(self)
+        """The whole output: runs to the end if not yet there; includes pieces already iterated."""
+        for _ in self:
+            pass
+        return "".join(self._pieces)
 
     @property
     def prefill_tokens_per_second(self) -> float:
