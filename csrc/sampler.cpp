@@ -40,13 +40,25 @@ struct by_logit {
     bool operator()(int32_t a, int32_t b) const { return l[a] > l[b] || (l[a] == l[b] && a < b); }
 };
 
-// Copies the logits, checks them, applies penalties; returns the working copy.
-std::vector<float> prepared(const float* logits, size_t n, const int32_t* history, size_t n_history,
-                            const sampler_params& p) {
+// Per-thread scratch reused between calls: a vocabulary-sized allocation per token would cost page
+// faults (large blocks are mmapped and returned on free). Holds no state between calls.
+struct scratch {
+    std::vector<float> logits, probs;
+    std::vector<int32_t> ids;
+};
+scratch& local_scratch() {
+    thread_local scratch s;
+    return s;
+}
+
+// Copies the logits into scratch, checks them, applies penalties; returns the working copy.
+std::vector<float>& prepared(const float* logits, size_t n, const int32_t* history, size_t n_history,
+                             const sampler_params& p) {
     check_params(p);
     if (n == 0) throw std::invalid_argument("logits: expected at least one, found an empty array");
     if (n > size_t(std::numeric_limits<int32_t>::max())) bad("logits size", "at most 2^31-1", double(n));
-    std::vector<float> l(logits, logits + n);
+    std::vector<float>& l = local_scratch().logits;
+    l.assign(logits, logits + n);
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         if (std::isnan(l[i]) || l[i] == std::numeric_limits<float>::infinity())
@@ -60,8 +72,9 @@ std::vector<float> prepared(const float* logits, size_t n, const int32_t* histor
 
 int32_t argmax(const std::vector<float>& l) {
     int32_t best = 0;
+    float top = l[0];
     for (size_t i = 1; i < l.size(); i++)
-        if (l[i] > l[best]) best = int32_t(i); // strict: the lowest id wins ties
+        if (l[i] > top) top = l[best = int32_t(i)]; // strict: the lowest id wins ties
     return best;
 }
 
@@ -122,14 +135,14 @@ void apply_penalties(float* logits, size_t n_vocab, const int32_t* history, size
 
 void sample_probs(const float* logits, size_t n, const int32_t* history, size_t n_history,
                   const sampler_params& p, float* probs) {
-    std::vector<float> l = prepared(logits, n, history, n_history, p);
+    const std::vector<float>& l = prepared(logits, n, history, n_history, p);
     std::fill(probs, probs + n, 0.0f);
     if (p.temperature == 0.0f) {
         probs[argmax(l)] = 1.0f;
         return;
     }
-    std::vector<int32_t> ids;
-    ids.reserve(n);
+    std::vector<int32_t>& ids = local_scratch().ids;
+    ids.clear();
     for (size_t i = 0; i < n; i++)
         if (std::isfinite(l[i])) ids.push_back(int32_t(i));
     if (ids.empty()) throw std::invalid_argument("logits: expected at least one finite logit after penalties");
@@ -140,18 +153,26 @@ void sample_probs(const float* logits, size_t n, const int32_t* history, size_t 
         ids.resize(size_t(p.top_k));
     }
     if (p.top_p < 1.0f && ids.size() > 1) {
-        std::sort(ids.begin(), ids.end(), order);
-        const float m = l[ids[0]];
+        float m = -std::numeric_limits<float>::infinity();
+        for (int32_t i : ids) m = std::max(m, l[i]);
         double total = 0.0;
-        for (int32_t i : ids) total += std::exp(double(l[i]) - m);
+        for (int32_t i : ids) total += std::exp(l[i] - m);
+        const double target = double(p.top_p) * total;
+        // Sort only as far as needed: the top 256 usually hold the mass; widen 8x when they do not.
+        size_t sorted = std::min<size_t>(ids.size(), 256), keep = 0;
         double cum = 0.0;
-        size_t keep = 0;
-        while (keep < ids.size()) {
-            cum += std::exp(double(l[ids[keep]]) - m);
-            keep++;
-            if (cum >= double(p.top_p) * total) break;
+        std::partial_sort(ids.begin(), ids.begin() + sorted, ids.end(), order);
+        while (true) {
+            for (; keep < sorted; keep++) {
+                cum += std::exp(l[ids[keep]] - m);
+                if (cum >= target) break;
+            }
+            if (keep < sorted || sorted == ids.size()) break;
+            const size_t wider = std::min(ids.size(), sorted * 8);
+            std::partial_sort(ids.begin() + sorted, ids.begin() + wider, ids.end(), order);
+            sorted = wider;
         }
-        ids.resize(keep);
+        ids.resize(std::min(keep + 1, ids.size()));
     }
     float m = -std::numeric_limits<float>::infinity();
     for (int32_t i : ids) m = std::max(m, l[i]);
@@ -173,7 +194,8 @@ void sample_probs(const float* logits, size_t n, const int32_t* history, size_t 
 int32_t sample(const float* logits, size_t n, const int32_t* history, size_t n_history, const sampler_params& p,
                rng& r) {
     if (p.temperature == 0.0f) return argmax(prepared(logits, n, history, n_history, p));
-    std::vector<float> probs(n);
+    std::vector<float>& probs = local_scratch().probs;
+    probs.resize(n);
     sample_probs(logits, n, history, n_history, p, probs.data());
     double total = 0.0;
     for (float q : probs) total += q;
