@@ -148,6 +148,14 @@ def _resolve_prompt(args: argparse.Namespace) -> tuple[str | Path, str]:
     return (model if model is not None else default_model_path()), prompt
 
 
+def _reader_gone() -> int:
+    """stdout was closed by its reader (e.g. `| head`): stop quietly, as other command-line tools do."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+    return 0
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from .model import State
 
@@ -157,11 +165,14 @@ def run_generate(args: argparse.Namespace) -> int:
     state = State.load(model, args.state_in) if args.state_in else model.new_state()
     gen = model.generate(prompt, **_options(args), seed=args.seed, stop=args.stop, state=state)
     out = _stdout()
-    for piece in gen:
-        out.write(piece)
+    try:
+        for piece in gen:
+            out.write(piece)
+            out.flush()
+        out.write("\n")
         out.flush()
-    out.write("\n")
-    out.flush()
+    except BrokenPipeError:
+        return _reader_gone()
     if args.state_out:
         state.save(args.state_out)
     print(f"pyrnn: prompt {len(gen.prompt_tokens)} tokens, {gen.prefill_tokens_per_second:.1f} tokens/s; "
@@ -205,13 +216,16 @@ def run_chat(args: argparse.Namespace) -> int:
         if interactive:
             print("Assistant:", end="", file=sys.stderr, flush=True)
         first = True
-        for piece in gen:
-            if first:
-                piece = piece.lstrip(" ")
-                first = not piece
-            out.write(piece)
+        try:
+            for piece in gen:
+                if first:
+                    piece = piece.lstrip(" ")
+                    first = not piece
+                out.write(piece)
+                out.flush()
+            out.write("\n")
             out.flush()
-        out.write("\n")
-        out.flush()
+        except BrokenPipeError:
+            return _reader_gone()
         after, turn = gen.stop_reason, turn + 1
     return 0
