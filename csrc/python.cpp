@@ -18,6 +18,7 @@ using namespace pyrnn;
 
 void bind_tokenizer(py::module_& m); // python_tokenizer.cpp
 void bind_bench(py::module_& m);     // python_bench.cpp
+void bind_sampler(py::module_& m);   // python_sampler.cpp
 
 namespace {
 
@@ -238,6 +239,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("model_architectures", &model_architectures);
     bind_tokenizer(m);
     bind_bench(m);
+    bind_sampler(m);
 
     m.def("ggml_types", [] {
         py::list out;

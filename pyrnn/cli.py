@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--prompt-tokens", type=int, default=512, help="prompt length for prefill (default 512)")
     bench.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported")
     bench.set_defaults(func=_cmd_bench)
+
+    from .cli_generate import add_chat_parser, add_generate_parser  # generate, chat: pyrnn/cli_generate.py
+
+    add_generate_parser(sub)
+    add_chat_parser(sub)
     return p
 
 

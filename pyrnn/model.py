@@ -22,11 +22,12 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
 from . import _core
+from .generate import Generation, Prompt
 from .tokenizer import Tokenizer, load_tokenizer
 
 STATE_MAGIC = b"PYRNNST\0"
@@ -109,6 +110,10 @@ class Model:
             raise ValueError("state: expected a state of this model, found one of another model")
         with state._use():
             return self._core.forward(tokens, state.data, all_logits)
+
+    def generate(self, prompt: Prompt, **options: Any) -> Generation:
+        """An iterator of text pieces; options and behaviour: pyrnn.generate.Generation (pyrnn/generate.py)."""
+        return Generation(self, prompt, **options)
 
     def __repr__(self) -> str:
         return f"<pyrnn.Model {self.arch} {self.path!r}: {self.n_layer} layers, C={self.n_embd}, V={self.n_vocab}>"
