@@ -37,10 +37,11 @@ def main(folder: Path) -> None:
             m = Model(path)
             for th in (1, 2):
                 r = run(m, th, decode_tokens=64, prompt_tokens=512, repeats=3, bandwidth=bw[th], peak=peak[th])
+                pct_limit = 100 * r.decode_tok_s / r.decode_limit_tok_s
+                pct_peak = 100 * r.prefill_gflops / r.peak_gflops
                 print(f"| {name} | {t} | {bytes_per_token(m) / 2**20:.0f} | {th} | {r.decode_tok_s:.1f} | "
-                      f"{r.decode_limit_tok_s:.1f} | {100 * r.decode_tok_s / r.decode_limit_tok_s:.0f}% | "
-                      f"{r.prefill_tok_s:.0f} | {r.prefill_gflops:.1f} | {100 * r.prefill_gflops / r.peak_gflops:.0f}% |",
-                      flush=True)
+                      f"{r.decode_limit_tok_s:.1f} | {pct_limit:.0f}% | {r.prefill_tok_s:.0f} | "
+                      f"{r.prefill_gflops:.1f} | {pct_peak:.0f}% |", flush=True)
     print(f"\nLoad average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
