@@ -3,8 +3,8 @@
 // the linker for a caller on an older CPU: everything here has internal linkage, and no standard
 // library template is instantiated (hence malloc, not vector).
 //
-// GEMM tiles: one weight row against up to 4 tokens at a time, so each weight vector loaded from
-// memory feeds 4 FMAs (decode, n = 1, is the matvec: bound by reading the weights once).
+// GEMM tiles: a few weight rows × up to 4 tokens, so each vector loaded feeds several FMAs and the
+// independent accumulators hide the FMA latency (decode, n = 1, is bound by reading the weights).
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -67,31 +67,45 @@ struct load_bf16 {
     }
 };
 
-// One weight row × NT tokens (NT ≤ TILE).
-template <typename L, int NT>
-void row_float(const typename L::type* w, const float* x, float* y, int64_t cols, int64_t ldy) {
-    __m256 acc[NT];
-    for (int j = 0; j < NT; j++) acc[j] = _mm256_setzero_ps();
+// R weight rows × NT tokens: R·NT independent FMA chains (enough to hide the FMA latency when
+// NT = 1, as in decode) and each loaded vector feeds several FMAs.
+template <typename L, int R, int NT>
+void tile_float(const typename L::type* w, const float* x, float* y, int64_t cols, int64_t ldy) {
+    __m256 acc[R][NT];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < NT; j++) acc[i][j] = _mm256_setzero_ps();
     int64_t c = 0;
     for (; c + 8 <= cols; c += 8) {
-        const __m256 wv = L::v8(w + c);
-        for (int j = 0; j < NT; j++) acc[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * cols + c), acc[j]);
+        __m256 xv[NT];
+        for (int j = 0; j < NT; j++) xv[j] = _mm256_loadu_ps(x + j * cols + c);
+        for (int i = 0; i < R; i++) {
+            const __m256 wv = L::v8(w + i * cols + c);
+            for (int j = 0; j < NT; j++) acc[i][j] = _mm256_fmadd_ps(wv, xv[j], acc[i][j]);
+        }
     }
-    for (int j = 0; j < NT; j++) {
-        float s = hsum(acc[j]);
-        for (int64_t k = c; k < cols; k++) s += L::one(w + k) * x[j * cols + k];
-        y[j * ldy] = s;
+    for (int i = 0; i < R; i++) {
+        for (int j = 0; j < NT; j++) {
+            float s = hsum(acc[i][j]);
+            for (int64_t k = c; k < cols; k++) s += L::one(w + i * cols + k) * x[j * cols + k];
+            y[j * ldy + i] = s;
+        }
     }
+}
+
+// Rows in groups of R (then one at a time) for one group of NT tokens.
+template <typename L, int R, int NT>
+void rows_float(const typename L::type* W, const float* x, float* y, int64_t rows, int64_t cols, int64_t ldy) {
+    int64_t r = 0;
+    for (; r + R <= rows; r += R) tile_float<L, R, NT>(W + r * cols, x, y + r, cols, ldy);
+    for (; r < rows; r++) tile_float<L, 1, NT>(W + r * cols, x, y + r, cols, ldy);
 }
 
 template <typename L>
 void gemm_float_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const auto* W = static_cast<const typename L::type*>(w);
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t t = 0;
-        for (; t + TILE <= n; t += TILE) row_float<L, TILE>(W + r * cols, x + t * cols, y + t * ldy + r, cols, ldy);
-        for (; t < n; t++) row_float<L, 1>(W + r * cols, x + t * cols, y + t * ldy + r, cols, ldy);
-    }
+    int64_t t = 0;
+    for (; t + TILE <= n; t += TILE) rows_float<L, 2, TILE>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
+    for (; t < n; t++) rows_float<L, 4, 1>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
 }
 
 // ---- quantized weights × 8-bit activations (the reference twins are dot_q*_ in ref.cpp) --------
@@ -148,28 +162,41 @@ inline float min_term(const block_q4_1& b, const block_q8_1& x) { return half(b.
 inline float min_term(const block_q5_1& b, const block_q8_1& x) { return half(b.m) * half(x.s); }
 template <typename B, typename X> inline float min_term(const B&, const X&) { return 0.0f; }
 
-// One weight row (nb blocks) × NT tokens of quantized x (token j at xq + j*nb).
-template <typename D, int NT>
-void row_quant(const typename D::block* w, const typename D::xblock* xq, float* y, int64_t nb, int64_t ldy) {
-    __m256 acc[NT];
-    float mins[NT];
-    for (int j = 0; j < NT; j++) { acc[j] = _mm256_setzero_ps(); mins[j] = 0.0f; }
+// R weight rows (nb blocks each, row i at w + i*nb) × NT tokens of quantized x (token j at xq + j*nb).
+template <typename D, int R, int NT>
+void tile_quant(const typename D::block* w, const typename D::xblock* xq, float* y, int64_t nb, int64_t ldy) {
+    __m256 acc[R][NT];
+    float mins[R][NT];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < NT; j++) { acc[i][j] = _mm256_setzero_ps(); mins[i][j] = 0.0f; }
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t i = 0; i < nb; i++) {
-        const __m256i q = D::q(w[i]);
-        const float dw = half(w[i].d);
-        // signed × signed via maddubs (unsigned × signed): |q| · sign(x, q)
-        const __m256i aq = D::has_min ? q : _mm256_sign_epi8(q, q);
-        for (int j = 0; j < NT; j++) {
-            const typename D::xblock& xb = xq[j * nb + i];
-            const __m256i xv = load32(xb.qs);
-            const __m256i p16 = _mm256_maddubs_epi16(aq, D::has_min ? xv : _mm256_sign_epi8(xv, q));
-            const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-            acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(xb.d)), p, acc[j]);
-            if (D::has_min) mins[j] += min_term(w[i], xb);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int i = 0; i < R; i++) {
+            const typename D::block& wb = w[i * nb + b];
+            const __m256i q = D::q(wb);
+            const float dw = half(wb.d);
+            // signed × signed via maddubs (unsigned × signed): |q| · sign(x, q)
+            const __m256i aq = D::has_min ? q : _mm256_sign_epi8(q, q);
+            for (int j = 0; j < NT; j++) {
+                const typename D::xblock& xb = xq[j * nb + b];
+                const __m256i xv = load32(xb.qs);
+                const __m256i p16 = _mm256_maddubs_epi16(aq, D::has_min ? xv : _mm256_sign_epi8(xv, q));
+                const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(xb.d)), p, acc[i][j]);
+                if (D::has_min) mins[i][j] += min_term(wb, xb);
+            }
         }
     }
-    for (int j = 0; j < NT; j++) y[j * ldy] = hsum(acc[j]) + mins[j];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < NT; j++) y[j * ldy + i] = hsum(acc[i][j]) + mins[i][j];
+}
+
+template <typename D, int R, int NT>
+void rows_quant(const typename D::block* W, const typename D::xblock* xq, float* y, int64_t rows, int64_t nb,
+                int64_t ldy) {
+    int64_t r = 0;
+    for (; r + R <= rows; r += R) tile_quant<D, R, NT>(W + r * nb, xq, y + r, nb, ldy);
+    for (; r < rows; r++) tile_quant<D, 1, NT>(W + r * nb, xq, y + r, nb, ldy);
 }
 
 template <typename D, void (*quantize_x)(const float*, typename D::xblock*, int64_t)>
@@ -180,11 +207,9 @@ void gemm_quant_avx2(const void* w, const float* x, float* y, int64_t rows, int6
     if (xq == nullptr) std::abort();
     for (int64_t t = 0; t < n; t++) quantize_x(x + t * cols, xq + t * nb, cols);
     const auto* W = static_cast<const typename D::block*>(w);
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t t = 0;
-        for (; t + TILE <= n; t += TILE) row_quant<D, TILE>(W + r * nb, xq + t * nb, y + t * ldy + r, nb, ldy);
-        for (; t < n; t++) row_quant<D, 1>(W + r * nb, xq + t * nb, y + t * ldy + r, nb, ldy);
-    }
+    int64_t t = 0;
+    for (; t + TILE <= n; t += TILE) rows_quant<D, 1, TILE>(W, xq + t * nb, y + t * ldy, rows, nb, ldy);
+    for (; t < n; t++) rows_quant<D, 2, 1>(W, xq + t * nb, y + t * ldy, rows, nb, ldy);
     std::free(xq);
 }
 
