@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 import os
 import struct
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import _core
+from .atomic import atomic_output
 
 GGUF_MAGIC = b"GGUF"
 GGUF_VERSION = 3
@@ -201,29 +201,19 @@ class GGUFWriter:
 
         `progress(done_bytes, total_bytes, tensor_name)` is called after each tensor."""
         total = sum(t.nbytes for t in self._tensors)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(self._header())
-                done = 0
-                for t in self._tensors:
-                    data = t.produce()
-                    buf = memoryview(np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data)
-                    if buf.nbytes != t.nbytes:
-                        raise ValueError(
-                            f"tensor {t.name!r}: expected {t.nbytes} bytes for shape {t.shape} of "
-                            f"type {ggml_type_name(t.type_id)}, found {buf.nbytes}"
-                        )
-                    out.write(buf.cast("B"))
-                    out.write(b"\0" * (self._padded(t.nbytes) - t.nbytes))
-                    done += t.nbytes
-                    if progress:
-                        progress(done, total, t.name)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_output(self.path) as out:
+            out.write(self._header())
+            done = 0
+            for t in self._tensors:
+                data = t.produce()
+                buf = memoryview(np.ascontiguousarray(data) if isinstance(data, np.ndarray) else data)
+                if buf.nbytes != t.nbytes:
+                    raise ValueError(
+                        f"tensor {t.name!r}: expected {t.nbytes} bytes for shape {t.shape} of "
+                        f"type {ggml_type_name(t.type_id)}, found {buf.nbytes}"
+                    )
+                out.write(buf.cast("B"))
+                out.write(b"\0" * (self._padded(t.nbytes) - t.nbytes))
+                done += t.nbytes
+                if progress:
+                    progress(done, total, t.name)

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import _core
+from .atomic import atomic_output
 from .generate import Generation, Prompt
 from .tokenizer import Tokenizer, load_tokenizer
 
@@ -182,18 +182,8 @@ class State:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write to a temporary file and rename: an interrupted save leaves the old file intact."""
-        target = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent or ".")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(bytes(self))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_output(path) as f:
+            f.write(bytes(self))
 
     @classmethod
     def load(cls, model: Model, path: str | os.PathLike[str]) -> State:
@@ -217,3 +207,4 @@ class _Guard:
 def load(path: str | os.PathLike[str]) -> Model:
     """Load a GGUF model: validated, memory-mapped, ready to share between threads."""
     return Model(path)
+

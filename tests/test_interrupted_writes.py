@@ -62,3 +62,18 @@ def test_killed_overwrite_keeps_previous_file(big_checkpoint: Path, tmp_path: Pa
     p.wait(timeout=60)
     assert dst.read_bytes() == before
     pyrnn.load(dst)
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path: Path) -> None:
+    """Written models and states get the mode any new file gets (0666 less the umask), not mkstemp's 0600."""
+    from tiny_models import tiny_rwkv7_gguf
+
+    old = os.umask(0o022)
+    try:
+        path = tiny_rwkv7_gguf(tmp_path)
+        m = pyrnn.load(path)
+        m.new_state().save(tmp_path / "s.state")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "s.state").stat().st_mode & 0o777 == 0o644
