@@ -107,7 +107,7 @@ void mamba_model::mixer(const mamba_layer& ly, float* x, float* s, int64_t T) co
     const int64_t P = R + 2 * N;        // x_proj width
     std::vector<float> xn(size_t(T * C)), xz(size_t(T * 2 * D)), u(size_t(T * D)), xdbl(size_t(T * P)),
         dt_in(size_t(T * R)), dt(size_t(T * D)), y(size_t(T * D)), out(size_t(T * C));
-    ssm::rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
+    rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
     matmul(ly.in_proj, xn.data(), xz.data(), T);
     // u = silu(conv(x part of xz)); the z part gates the output below
     ssm::causal_conv_silu(xz.data(), 2 * D, ly.conv_w, ly.conv_b, conv_state, u.data(), T, D, K);
@@ -146,13 +146,8 @@ void mamba_model::forward(const int32_t* tokens, size_t n, float* state, float* 
         std::vector<float> x(size_t(T * C));
         for (int64_t t = 0; t < T; t++) get_row(emb, tokens[start + t], &x[t * C]);
         for (int64_t l = 0; l < L; l++) mixer(layers[l], x.data(), state + l * layer_state(), T);
-        // logits: every token of the chunk, or only the very last token of the call
-        const int64_t first = all_logits ? 0 : T - 1;
-        if (!all_logits && start + T < n) continue;
-        std::vector<float> xo(size_t((T - first) * C));
-        ssm::rms_norm_rows(&x[first * C], norm_f, xo.data(), T - first, C, eps);
-        float* out = all_logits ? logits + start * V : logits;
-        matmul(head, xo.data(), out, T - first);
+        chunk_logits(x.data(), T, C, start, n, all_logits, head, logits,
+                     [&](const float* in, float* out, int64_t rows) { rms_norm_rows(in, norm_f, out, rows, C, eps); });
     }
 }
 

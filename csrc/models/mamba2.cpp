@@ -118,7 +118,7 @@ void mamba2_model::mixer(const mamba2_layer& ly, float* x, float* s, int64_t T) 
     const int64_t heads_per_group = H / G, group_size = D / G;
     std::vector<float> xn(size_t(T * C)), zxbcdt(size_t(T * W)), xbc(size_t(T * Q)), dt(size_t(T * H)),
         y(size_t(T * D)), out(size_t(T * C)), dtB(static_cast<size_t>(N));
-    ssm::rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
+    rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
     matmul(ly.in_proj, xn.data(), zxbcdt.data(), T);
     ssm::causal_conv_silu(zxbcdt.data() + D, W, ly.conv_w, ly.conv_b, conv_state, xbc.data(), T, Q, K);
     for (int64_t t = 0; t < T; t++) {
@@ -151,7 +151,7 @@ void mamba2_model::mixer(const mamba2_layer& ly, float* x, float* s, int64_t T) 
         for (int64_t i = 0; i < D; i++) yt[i] *= silu(z[i]);
         for (int64_t g = 0; g < G; g++) {
             const int64_t o = g * group_size;
-            ssm::rms_norm_rows(yt + o, ly.gnorm + o, yt + o, 1, group_size, eps);
+            rms_norm_rows(yt + o, ly.gnorm + o, yt + o, 1, group_size, eps);
         }
     }
     matmul(ly.out_proj, y.data(), out.data(), T);
@@ -165,13 +165,8 @@ void mamba2_model::forward(const int32_t* tokens, size_t n, float* state, float*
         std::vector<float> x(size_t(T * C));
         for (int64_t t = 0; t < T; t++) get_row(emb, tokens[start + t], &x[t * C]);
         for (int64_t l = 0; l < L; l++) mixer(layers[l], x.data(), state + l * layer_state(), T);
-        // logits: every token of the chunk, or only the very last token of the call
-        const int64_t first = all_logits ? 0 : T - 1;
-        if (!all_logits && start + T < n) continue;
-        std::vector<float> xo(size_t((T - first) * C));
-        ssm::rms_norm_rows(&x[first * C], norm_f, xo.data(), T - first, C, eps);
-        float* out = all_logits ? logits + start * V : logits;
-        matmul(head, xo.data(), out, T - first);
+        chunk_logits(x.data(), T, C, start, n, all_logits, head, logits,
+                     [&](const float* in, float* out, int64_t rows) { rms_norm_rows(in, norm_f, out, rows, C, eps); });
     }
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "../kernels/kernels.h"
 #include "../threads.h"
@@ -57,6 +58,18 @@ inline void layer_norm_rows(const float* x, const float* w, const float* b, floa
     for (int64_t t = 0; t < T; t++) layer_norm(x + t * n, w, b, y + t * n, n, eps);
 }
 
+// RMSNorm over n features: x · rsqrt(mean(x²) + eps) · w (no affine when w is null). y may alias x.
+inline void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += double(x[i]) * x[i];
+    const float inv = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * inv * (w ? w[i] : 1.0f);
+}
+
+inline void rms_norm_rows(const float* x, const float* w, float* y, int64_t T, int64_t n, float eps) {
+    for (int64_t t = 0; t < T; t++) rms_norm(x + t * n, w, y + t * n, n, eps);
+}
+
 // GroupNorm of one row of G groups of n/G features each, affine over all n.
 inline void group_norm(const float* x, const float* w, const float* b, float* y, int64_t n, int64_t G, float eps) {
     const int64_t g_n = n / G;
@@ -80,6 +93,20 @@ inline void token_shift(const float* x, float* prev, float* carry, int64_t T, in
         for (int64_t i = 0; i < n; i++) prev[t * n + i] = x[(t - 1) * n + i];
     }
     for (int64_t i = 0; i < n; i++) carry[i] = x[(T - 1) * n + i];
+}
+
+// The logits a chunk contributes. x holds the chunk's T tokens [T][C] after the last layer; the
+// chunk starts at token `start` of an n-token call. With all_logits every token's logits go to
+// logits + start·V; otherwise only the call's last token's, when this chunk holds it.
+// norm_rows(in, out, rows) applies the model's final norm.
+template <typename NormRows>
+void chunk_logits(const float* x, int64_t T, int64_t C, size_t start, size_t n, bool all_logits, const matrix& head,
+                  float* logits, NormRows norm_rows) {
+    if (!all_logits && start + size_t(T) < n) return;
+    const int64_t first = all_logits ? 0 : T - 1;
+    std::vector<float> xo(size_t((T - first) * C));
+    norm_rows(x + first * C, xo.data(), T - first);
+    matmul(head, xo.data(), all_logits ? logits + int64_t(start) * head.rows : logits, T - first);
 }
 
 } // namespace pyrnn

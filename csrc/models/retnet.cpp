@@ -29,18 +29,6 @@ namespace pyrnn {
 
 namespace {
 
-// RMSNorm over n features (torchscale rms_norm.py): x · rsqrt(mean(x²) + eps) [· w]. y may alias x.
-void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
-    double ss = 0.0;
-    for (int64_t i = 0; i < n; i++) ss += double(x[i]) * double(x[i]);
-    const float inv = 1.0f / std::sqrt(float(ss / double(n)) + eps);
-    if (w) {
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * inv * w[i];
-    } else {
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * inv;
-    }
-}
-
 enum class activation { gelu, silu, relu };
 
 struct retnet_layer {
@@ -333,13 +321,8 @@ void retnet_model::forward(const int32_t* tokens, size_t n, float* state, float*
             ffn(layers[l], x.data(), T);
         }
         pos += uint32_t(T);
-        // logits: every token of the chunk, or only the very last token of the call
-        const int64_t first = all_logits ? 0 : T - 1;
-        if (!all_logits && start + T < n) continue;
-        std::vector<float> xo(size_t((T - first) * D));
-        for (int64_t t = first; t < T; t++) rms_norm(&x[t * D], out_norm, &xo[(t - first) * D], D, eps);
-        float* out = all_logits ? logits + start * V : logits;
-        matmul(head, xo.data(), out, T - first);
+        chunk_logits(x.data(), T, D, start, n, all_logits, head, logits,
+                     [&](const float* in, float* out, int64_t rows) { rms_norm_rows(in, out_norm, out, rows, D, eps); });
     }
     std::memcpy(state, &pos, sizeof pos);
 }

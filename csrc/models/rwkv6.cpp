@@ -261,13 +261,8 @@ void rwkv6_model::forward(const int32_t* tokens, size_t n, float* state, float* 
                 for (float& e : x) e *= 0.5f;
             }
         }
-        // logits: every token of the chunk, or only the very last token of the call
-        const int64_t first = all_logits ? 0 : T - 1;
-        if (!all_logits && start + T < n) continue;
-        std::vector<float> xo(size_t((T - first) * C));
-        layer_norm_rows(&x[first * C], ln_out_w, ln_out_b, xo.data(), T - first, C, eps);
-        float* out = all_logits ? logits + start * V : logits;
-        matmul(head, xo.data(), out, T - first);
+        chunk_logits(x.data(), T, C, start, n, all_logits, head, logits,
+                     [&](const float* in, float* out, int64_t rows) { layer_norm_rows(in, ln_out_w, ln_out_b, out, rows, C, eps); });
     }
 }
 

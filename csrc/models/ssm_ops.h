@@ -14,18 +14,6 @@ inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 // torch.nn.functional.softplus (beta 1, threshold 20: linear above it).
 inline float softplus(float x) { return x > 20.0f ? x : std::log1p(std::exp(x)); }
 
-// y = x · rsqrt(mean(x²) + eps) · w for each of T rows of n; y may alias x.
-inline void rms_norm_rows(const float* x, const float* w, float* y, int64_t T, int64_t n, float eps) {
-    for (int64_t t = 0; t < T; t++) {
-        const float* xt = x + t * n;
-        float* yt = y + t * n;
-        double ss = 0.0;
-        for (int64_t i = 0; i < n; i++) ss += double(xt[i]) * xt[i];
-        const float inv = float(1.0 / std::sqrt(ss / double(n) + double(eps)));
-        for (int64_t i = 0; i < n; i++) yt[i] = xt[i] * inv * w[i];
-    }
-}
-
 // Causal depthwise conv over T tokens, then SiLU, channel by channel.
 //   x:     [T] rows of `x_stride` floats; channel c of token t is x[t·x_stride + c]
 //   w:     (ch, K) row-major, w[c·K + K−1] multiplies the newest input
