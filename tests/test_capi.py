@@ -432,3 +432,32 @@ def test_argument_errors(lib: C.CDLL, c_model: CModel) -> None:
     lib.pyrnn_state_free(s)
     lib.pyrnn_model_free(None)
     lib.pyrnn_state_free(None)
+
+
+def _jdk_include() -> Path | None:
+    javac = shutil.which("javac")
+    if javac is None or shutil.which("java") is None:
+        return None
+    home = Path(os.environ.get("JAVA_HOME") or Path(os.path.realpath(javac)).parents[1])
+    return home / "include" if (home / "include" / "jni.h").exists() else None
+
+
+@pytest.mark.skipif(_jdk_include() is None or sys.platform != "linux",
+                    reason="a JDK (javac, java, jni.h) is optional: without one the Android JNI glue is not checked")
+def test_android_jni_glue_on_a_desktop_jvm(build_dir: Path, model_path: Path, py_model: pyrnn.Model,
+                                           tmp_path: Path) -> None:
+    """examples/android compiles warning-free against jni.h and, on a desktop JVM, generates Python's greedy
+    text; a missing model becomes a Java RuntimeException with pyrnn's message."""
+    inc, android = _jdk_include(), ROOT / "examples" / "android"
+    lib_dir = _find(build_dir, "libpyrnn.so").parent
+    subprocess.run([os.environ.get("CC", "cc"), "-std=c99", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+                    "-pedantic", f"-I{inc}", f"-I{inc}/linux", f"-I{ROOT}/csrc/include", android / "pyrnn_jni.c",
+                    f"-L{lib_dir}", "-lpyrnn", f"-Wl,-rpath,{lib_dir}", "-o", tmp_path / "libpyrnn_jni.so"],
+                   check=True, capture_output=True)
+    subprocess.run(["javac", "-Xlint:all", "-Werror", "-d", tmp_path, android / "PyrnnJni.java"],
+                   check=True, capture_output=True)
+    java = ["java", f"-Djava.library.path={tmp_path}", "-cp", str(tmp_path), "org.pyrnn.PyrnnJni"]
+    run = subprocess.run([*java, model_path, "Hello world", "24"], capture_output=True, check=True)
+    assert run.stdout == b"Hello world" + _greedy_python(py_model, "Hello world", 24) + b"\n"
+    run = subprocess.run([*java, tmp_path / "missing.gguf", "Hello"], capture_output=True)
+    assert run.returncode == 1 and b"RuntimeException: cannot open" in run.stderr
