@@ -30,11 +30,17 @@ def build_dir() -> Path:
     build = Path(os.environ.get("PYRNN_CAPI_BUILD_DIR", ROOT / "build" / "capi-test"))
     if not (build / "CMakeCache.txt").exists():
         gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-        subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), *gen, "-DPYRNN_CAPI=ON", "-DPYRNN_PYTHON=OFF",
-                        "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True)
-    subprocess.run(["cmake", "--build", str(build), "--config", "Release", "-j2", "--target", *TARGETS],
-                   check=True, capture_output=True)
+        _run(["cmake", "-S", str(ROOT), "-B", str(build), *gen, "-DPYRNN_CAPI=ON", "-DPYRNN_PYTHON=OFF",
+              "-DCMAKE_BUILD_TYPE=Release"])
+    _run(["cmake", "--build", str(build), "--config", "Release", "-j2", "--target", *TARGETS])
     return build
+
+
+def _run(cmd: list) -> None:
+    """Run a build step; on failure show its output (the compiler's message) in the test report."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
 
 
 def _find(build: Path, stem: str) -> Path:
@@ -450,12 +456,10 @@ def test_android_jni_glue_on_a_desktop_jvm(build_dir: Path, model_path: Path, py
     text; a missing model becomes a Java RuntimeException with pyrnn's message."""
     inc, android = _jdk_include(), ROOT / "examples" / "android"
     lib_dir = _find(build_dir, "libpyrnn.so").parent
-    subprocess.run([os.environ.get("CC", "cc"), "-std=c99", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
-                    "-pedantic", f"-I{inc}", f"-I{inc}/linux", f"-I{ROOT}/csrc/include", android / "pyrnn_jni.c",
-                    f"-L{lib_dir}", "-lpyrnn", f"-Wl,-rpath,{lib_dir}", "-o", tmp_path / "libpyrnn_jni.so"],
-                   check=True, capture_output=True)
-    subprocess.run(["javac", "-Xlint:all", "-Werror", "-d", tmp_path, android / "PyrnnJni.java"],
-                   check=True, capture_output=True)
+    _run([os.environ.get("CC", "cc"), "-std=c99", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-pedantic",
+          f"-I{inc}", f"-I{inc}/linux", f"-I{ROOT}/csrc/include", android / "pyrnn_jni.c",
+          f"-L{lib_dir}", "-lpyrnn", f"-Wl,-rpath,{lib_dir}", "-o", tmp_path / "libpyrnn_jni.so"])
+    _run(["javac", "-Xlint:all", "-Werror", "-d", tmp_path, android / "PyrnnJni.java"])
     java = ["java", f"-Djava.library.path={tmp_path}", "-cp", str(tmp_path), "org.pyrnn.PyrnnJni"]
     run = subprocess.run([*java, model_path, "Hello world", "24"], capture_output=True, check=True)
     assert run.stdout == b"Hello world" + _greedy_python(py_model, "Hello world", 24) + b"\n"

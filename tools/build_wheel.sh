@@ -28,7 +28,7 @@ mkdir -p "$out"
 auditwheel repair --wheel-dir "$out" "$work"/raw/*.whl
 cp "$work"/raw/*.tar.gz "$out"/
 wheel=$(ls -t "$out"/pyrnn-*manylinux*.whl | head -1)
-auditwheel show "$wheel" | head -3
+auditwheel show "$wheel" >"$work/show.txt" && head -4 "$work/show.txt"
 
 step "fresh venv: the wheel + test dependencies without torch"
 python -m venv "$work/venv"
