@@ -19,6 +19,7 @@
 #include "kernels/kernels.h"
 #include "mapped_file.h"
 #include "models/model.h"
+#include "sampler.h"
 #include "sha256.h"
 #include "threads.h"
 #include "tokenizer.h"
@@ -510,67 +511,12 @@ class json_reader {
     size_t pos_ = 0;
 };
 
-// ---- the minimal sampler (csrc/sampler.* will replace its body with the full set) -----------
-
-struct sampler_impl {
-    float temperature;
-    int32_t top_k;
-    float top_p;
-    uint64_t rng;
-    std::vector<int32_t> order; // scratch
-
-    double uniform() { // SplitMix64 → [0, 1)
-        rng += 0x9E3779B97F4A7C15ull;
-        uint64_t z = rng;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        return double(z >> 11) * (1.0 / 9007199254740992.0);
-    }
-
-    int32_t sample(const float* logits, int32_t n) {
-        for (int32_t i = 0; i < n; i++) {
-            if (std::isnan(logits[i])) fail(PYRNN_ERR_ARGUMENT, "logits[" + std::to_string(i) + "]: expected a number, found NaN");
-        }
-        if (temperature <= 0.0f) return int32_t(std::max_element(logits, logits + n) - logits); // first maximum
-        const auto before = [logits](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-        order.resize(size_t(n));
-        std::iota(order.begin(), order.end(), 0);
-        size_t kept = size_t(n);
-        if (top_k > 0 && top_k < n) {
-            kept = size_t(top_k);
-            std::partial_sort(order.begin(), order.begin() + std::ptrdiff_t(kept), order.end(), before);
-        } else {
-            std::sort(order.begin(), order.end(), before);
-        }
-        const double top = logits[order[0]];
-        if (std::isinf(top) && top < 0) fail(PYRNN_ERR_ARGUMENT, "logits: expected at least one finite logit, found all -inf");
-        std::vector<double> p(kept);
-        double sum = 0;
-        for (size_t i = 0; i < kept; i++) sum += p[i] = std::exp((double(logits[order[i]]) - top) / temperature);
-        if (top_p > 0.0f && top_p < 1.0f) {
-            double run = 0;
-            for (size_t i = 0; i < kept; i++) {
-                run += p[i] / sum;
-                if (run >= top_p) { kept = i + 1; break; }
-            }
-        }
-        double mass = 0;
-        for (size_t i = 0; i < kept; i++) mass += p[i];
-        const double u = uniform() * mass;
-        double run = 0;
-        for (size_t i = 0; i < kept; i++) {
-            run += p[i];
-            if (run > u) return order[i];
-        }
-        return order[kept - 1]; // rounding
-    }
-};
-
 } // namespace
 
+// The sampler of csrc/sampler.h, the same that Python's generate() uses: same seed, same tokens.
 struct pyrnn_sampler {
-    sampler_impl s;
+    pyrnn::sampler_params params;
+    pyrnn::rng rng;
 };
 
 // ==== the API ================================================================================
@@ -879,9 +825,13 @@ int32_t pyrnn_token_eos(const pyrnn_model* model) {
 }
 
 pyrnn_sampler* pyrnn_sampler_new(float temperature, int32_t top_k, float top_p, uint64_t seed) {
-    return guarded([=] {
-        if (std::isnan(temperature) || std::isnan(top_p)) fail(PYRNN_ERR_ARGUMENT, "temperature, top_p: expected numbers, found NaN");
-        return new pyrnn_sampler{sampler_impl{temperature, top_k, top_p, seed, {}}};
+    return guarded([&] {
+        pyrnn::sampler_params p;
+        p.temperature = temperature;
+        p.top_k = top_k;
+        p.top_p = top_p;
+        pyrnn::check_params(p); // throws std::invalid_argument naming the bad field
+        return new pyrnn_sampler{p, pyrnn::rng_seeded(seed)};
     }, static_cast<pyrnn_sampler*>(nullptr));
 }
 
@@ -892,7 +842,7 @@ int32_t pyrnn_sampler_sample(pyrnn_sampler* sampler, const float* logits, int32_
         require(sampler, "sampler");
         require(logits, "logits");
         if (n_vocab <= 0) fail(PYRNN_ERR_ARGUMENT, "n_vocab: expected at least 1, found " + std::to_string(n_vocab));
-        return sampler->s.sample(logits, n_vocab);
+        return pyrnn::sample(logits, size_t(n_vocab), nullptr, 0, sampler->params, sampler->rng);
     });
 }
 

@@ -4,7 +4,6 @@ compared exactly with the Python package (logits, states, state bytes, tokenizer
 from __future__ import annotations
 
 import ctypes as C
-import math
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 from tiny_models import rwkv7_state_dict, save_safetensors, tiny_rwkv7_gguf
 
 import pyrnn
+from pyrnn import _core
 
 ROOT = Path(__file__).resolve().parents[1]
 OK, ERR_ARGUMENT, ERR_FILE, ERR_FORMAT, ERR_STATE, ERR_UNSUPPORTED = 0, -1, -2, -3, -4, -5
@@ -258,55 +258,19 @@ def test_bpe_vocabulary_decodes_but_does_not_encode(lib: C.CDLL, tmp_path: Path)
     assert "not supported in the C API" in lib.pyrnn_last_error().decode()
 
 
-def _splitmix64(state: int) -> tuple[int, float]:
-    state = (state + 0x9E3779B97F4A7C15) & (2**64 - 1)
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & (2**64 - 1)
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & (2**64 - 1)
-    z ^= z >> 31
-    return state, (z >> 11) * 2.0**-53
-
-
-def _documented_sample(logits: np.ndarray, temp: float, top_k: int, top_p: float, rng: int) -> tuple[int, int]:
-    """The sampling algorithm as pyrnn.h words it, in Python."""
-    if temp <= 0:
-        return int(np.argmax(logits)), rng
-    order = sorted(range(len(logits)), key=lambda i: (-logits[i], i))
-    if 0 < top_k < len(logits):
-        order = order[:top_k]
-    top = float(logits[order[0]])
-    p = [math.exp((float(logits[i]) - top) / float(np.float32(temp))) for i in order]
-    total = sum(p)
-    if 0 < top_p < 1:
-        run = 0.0
-        for j, q in enumerate(p):
-            run += q / total
-            if run >= float(np.float32(top_p)):
-                order, p = order[:j + 1], p[:j + 1]
-                break
-    rng, u = _splitmix64(rng)
-    u *= sum(p)
-    run = 0.0
-    for i, q in zip(order, p):
-        run += q
-        if run > u:
-            return i, rng
-    return order[-1], rng
-
-
 @pytest.mark.parametrize("temp,top_k,top_p,seed", [(0.0, 0, 1.0, 1), (1.0, 0, 1.0, 7), (0.7, 20, 1.0, 8),
                                                   (1.3, 0, 0.9, 9), (0.9, 50, 0.5, 2**64 - 1)])
-def test_sampler_follows_its_documentation(lib: C.CDLL, temp: float, top_k: int, top_p: float, seed: int) -> None:
-    """pyrnn_sampler_sample picks the tokens the header's exact description (SplitMix64 etc.) picks."""
+def test_sampler_is_pythons_sampler(lib: C.CDLL, temp: float, top_k: int, top_p: float, seed: int) -> None:
+    """pyrnn_sampler_sample picks exactly the tokens of Python's sampler (one C++ sampler) for the same seed."""
     rng = np.random.default_rng(seed % 1000)
     sampler = lib.pyrnn_sampler_new(temp, top_k, top_p, seed)
-    state = seed
+    params = _core.SamplerParams(temperature=temp, top_k=top_k, top_p=top_p)
+    py_rng = _core.Rng(seed)
     for _ in range(30):
         logits = (rng.standard_normal(257) * 3).astype(np.float32)
         logits[rng.integers(0, 257)] = logits.max()  # a tie: the lower id comes first
         got = lib.pyrnn_sampler_sample(sampler, logits.ctypes.data_as(C.POINTER(C.c_float)), 257)
-        want, state = _documented_sample(logits, temp, top_k, top_p, state)
-        assert got == want
+        assert got == _core.sample(logits, params, py_rng)
     lib.pyrnn_sampler_free(sampler)
 
 

@@ -165,16 +165,10 @@ PYRNN_API int32_t pyrnn_token_eos(const pyrnn_model* model);
 
 /* ---- sampler ------------------------------------------------------------------------------ */
 
-/* A minimal sampler: temperature, then top-k, then top-p (nucleus).
- *   temperature <= 0: greedy (the lowest id among the largest logits); top_k <= 0 or >= n_vocab:
- *   no top-k; top_p >= 1 (or <= 0): no top-p.
- * Sampling, exactly (so another implementation can reproduce a run): candidates are sorted by
- * logit descending, ties by lower id; the first top_k are kept; p_i = exp((l_i - l_max) / T) /
- * sum, in double; the shortest prefix whose sum reaches top_p is kept; u = a uniform double in
- * [0, 1) times the kept mass; the first candidate whose running sum exceeds u is the token.
- * Random numbers: SplitMix64 (state += 0x9E3779B97F4A7C15; z = state; z = (z ^ z>>30) *
- * 0xBF58476D1CE4E5B9; z = (z ^ z>>27) * 0x94D049BB133111EB; z ^= z>>31), state starting at
- * `seed`, u = (z >> 11) * 2^-53; one draw per sampled token (none when greedy). */
+/* The sampler Python's generate() uses (csrc/sampler.h), so the same seed gives the same tokens:
+ *   temperature 0: greedy (the lowest id among the largest logits); top_k 0: off; top_p 1: off.
+ *   Order: top-k, top-p, temperature, then one draw from xoshiro256** seeded by SplitMix64(seed).
+ * Bad values (temperature < 0, top_p outside (0, 1]) make pyrnn_sampler_new return NULL. */
 PYRNN_API pyrnn_sampler* pyrnn_sampler_new(float temperature, int32_t top_k, float top_p, uint64_t seed);
 PYRNN_API void pyrnn_sampler_free(pyrnn_sampler* sampler);
 /* The next token id (>= 0), or a negative pyrnn_status. */
