@@ -212,3 +212,10 @@ class _Guard:
 def load(path: str | os.PathLike[str]) -> Model:
     """Load a GGUF model: validated, memory-mapped, ready to share between threads."""
     return Model(path)
+
+
+def default_model_path() -> Path:
+    """The small RWKV-7 shipped in the package (pyrnn/data/default.gguf; docs/DEFAULT_MODEL.md)."""
+    from importlib import resources
+
+    return Path(str(resources.files("pyrnn") / "data" / "default.gguf"))
