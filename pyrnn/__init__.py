@@ -7,8 +7,8 @@
 """
 
 from ._core import FormatError, GGUFFile, available_isas, cpu_features, isa
-from .model import Model, State, load
+from .model import Model, State, default_model_path, load
 
-__all__ = ["FormatError", "GGUFFile", "Model", "State", "available_isas", "cpu_features", "isa", "load",
-           "__version__"]
+__all__ = ["FormatError", "GGUFFile", "Model", "State", "available_isas", "cpu_features", "default_model_path", "isa",
+           "load", "__version__"]
 __version__ = "0.1.0"

@@ -19,21 +19,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-DEFAULT_MODEL = "default.gguf"  # in pyrnn/data/
+from .model import default_model_path
+
 CHAT_STOP = "\n\nUser:"
-
-
-def default_model_path() -> Path:
-    """The packaged default model, or a clear error when this install has none."""
-    path = Path(str(resources.files("pyrnn") / "data" / DEFAULT_MODEL))
-    if not path.is_file():
-        raise ValueError(f"no default model is installed ({path} is absent); give a model file: "
-                         "pyrnn generate MODEL PROMPT")
-    return path
 
 
 def _ranged(kind: Callable[[str], Any], lo: float | None = None, hi: float | None = None,

@@ -208,3 +208,14 @@ def load(path: str | os.PathLike[str]) -> Model:
     """Load a GGUF model: validated, memory-mapped, ready to share between threads."""
     return Model(path)
 
+
+def default_model_path() -> Path:
+    """The small RWKV-7 shipped in the package (pyrnn/data/default.gguf; docs/DEFAULT_MODEL.md), or a
+    clear error when this install has none."""
+    from importlib import resources
+
+    path = Path(str(resources.files("pyrnn") / "data" / "default.gguf"))
+    if not path.is_file():
+        raise ValueError(f"no default model is installed ({path} is absent); give a model file: "
+                         "pyrnn generate MODEL PROMPT")
+    return path
