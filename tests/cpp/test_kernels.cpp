@@ -20,7 +20,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -52,11 +51,23 @@ const int64_t kTokens[] = {1, 3, 5}; // 5 = one tile of 4 + 1; 3 = no full tile
 const int64_t kFloatCols[] = {1, 3, 7, 13, 32, 33, 100, 4096 + 32};
 const int64_t kQuantCols[] = {32, 64, 96, 160, 288, 4096 + 32};
 
+// Uniform in [−1, 1) times a scale 2⁻⁴..2³ that changes every 32 values (so block scales differ).
+// splitmix64, not <random>: the same numbers on every compiler, and no long double arithmetic
+// (software quad precision on AArch64, very slow under qemu when clang does not fold it).
 std::vector<float> random_floats(size_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
+    uint64_t state = seed * 0x9e3779b97f4a7c15ULL + 1;
+    auto next = [&state] {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    };
     std::vector<float> v(n);
-    for (auto& x : v) x = dist(rng);
+    float scale = 1.0f;
+    for (size_t i = 0; i < n; i++) {
+        if (i % QK == 0) scale = std::ldexp(1.0f, int(next() % 8) - 4);
+        v[i] = scale * (float(int64_t(next() >> 40) - (int64_t(1) << 23)) / float(1 << 23));
+    }
     return v;
 }
 
