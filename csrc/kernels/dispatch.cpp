@@ -14,12 +14,25 @@
 #endif
 #endif
 
+#if defined(__aarch64__) || defined(_M_ARM64)
+#if defined(__linux__) || defined(__ANDROID__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20) // Linux's arm64 hwcap bit; old libc headers lack the name
+#endif
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+#endif
+
 namespace pyrnn {
 
 namespace {
 
 struct cpu_caps {
     bool avx2 = false; // with FMA and F16C, as every AVX2 CPU since Haswell/Zen has
+    bool neon = false;    // AArch64 Advanced SIMD: part of the baseline, always true there
+    bool dotprod = false; // ARMv8.2 SDOT/UDOT (FEAT_DotProd)
 };
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -57,6 +70,21 @@ cpu_caps detect() {
     c.avx2 = os_avx && avx2 && fma && f16c;
     return c;
 }
+#elif defined(__aarch64__) || defined(_M_ARM64)
+cpu_caps detect() {
+    cpu_caps c;
+    c.neon = true;
+#if defined(__linux__) || defined(__ANDROID__)
+    c.dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0; // the kernel's word, as /proc/cpuinfo's "asimddp"
+#elif defined(__APPLE__)
+    // Every Apple silicon Mac (M1 = ARMv8.5) has dotprod; ask anyway, and assume it if the key is
+    // missing (macOS 11 lacks hw.optional.arm.FEAT_DotProd).
+    int v = 0;
+    size_t len = sizeof(v);
+    c.dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, nullptr, 0) != 0 || v != 0;
+#endif
+    return c;
+}
 #else
 cpu_caps detect() { return {}; }
 #endif
@@ -77,6 +105,19 @@ tables build_tables() {
         kernel_table k = ref;
         override_avx2(k);
         t.list.emplace_back("avx2", k);
+    }
+#endif
+#ifdef PYRNN_HAVE_NEON
+    if (t.caps.neon) {
+        kernel_table k = ref;
+        override_neon(k);
+        t.list.emplace_back("neon", k);
+#ifdef PYRNN_HAVE_NEON_DOTPROD
+        if (t.caps.dotprod) { // neon's float kernels, SDOT for the quantized ones
+            override_neon_dotprod(k);
+            t.list.emplace_back("neon_dotprod", k);
+        }
+#endif
     }
 #endif
     return t;
@@ -126,9 +167,10 @@ std::string cpu_features() {
 #if defined(__x86_64__) || defined(_M_X64)
     s = "x86_64";
     if (c.avx2) s += " avx2 fma f16c";
-#elif defined(__aarch64__)
+#elif defined(__aarch64__) || defined(_M_ARM64)
     s = "aarch64";
-    (void)c;
+    if (c.neon) s += " asimd";
+    if (c.dotprod) s += " asimddp";
 #else
     s = "generic";
     (void)c;

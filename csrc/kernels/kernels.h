@@ -36,6 +36,8 @@ struct kernel_table {
 // Fill / override entry points, one per kernel file.
 void fill_ref(kernel_table& t);
 void override_avx2(kernel_table& t); // x86-64 builds only (PYRNN_HAVE_AVX2)
+void override_neon(kernel_table& t); // AArch64 builds only (PYRNN_HAVE_NEON)
+void override_neon_dotprod(kernel_table& t); // AArch64, on top of the neon table (PYRNN_HAVE_NEON_DOTPROD)
 
 // The active table: the best ISA this CPU supports, or the one PYRNN_ISA names (ref|avx2|avx512|
 // neon|neon_dotprod). Chosen on first call; throws std::runtime_error if PYRNN_ISA names an ISA

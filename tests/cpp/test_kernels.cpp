@@ -1,0 +1,381 @@
+// test_kernels.cpp — every kernel table this CPU runs against an exact model of the spec, on odd
+// sizes, plus which ISA dispatch chose. Plain C++17, no framework; ctest runs it natively and, for
+// AArch64 cross builds, under qemu once per emulated CPU.
+//
+//   test_kernels                      # checks every ISA in available_isas(); the best must be active
+//   test_kernels --expect-isa neon    # ... and the active table must be "neon" (fails otherwise)
+//   PYRNN_ISA=ref test_kernels --expect-isa ref --dispatch-only   # forcing works; no kernel runs
+//
+// The spec (ref.cpp): y[t][r] = Σ_c W[r,c]·X[t][c]; for quantized W, X is first quantized to 8 bits
+// per block (q8_0, or q8_1 for the types with a minimum) and each block adds
+// d_w·d_x·Σ q_w·q_x (+ m_w·s_x). The test evaluates that in double from the raw blocks, then
+// asserts for the reference and every ISA:
+//   |y − y_exact| ≤ 2·(k + 8)·2⁻²⁴·S
+// where S is the same sum over absolute values of every product and k the number of terms
+// (cols, or blocks): the worst-case float summation bound (γ_k, Higham) in any order, doubled for
+// the rounding of the products and scales. It does not depend on the ISA's summation order, so one
+// bound serves every kernel. Output cells outside the kernel's rows (ldy > rows) must stay untouched.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "quant.h"
+
+using namespace pyrnn;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+void check(bool ok, const std::string& what) {
+    if (ok) {
+        g_passed++;
+    } else {
+        g_failed++;
+        std::fprintf(stderr, "FAIL: %s\n", what.c_str());
+    }
+}
+
+constexpr double kUnit = 1.0 / (1 << 24); // float unit roundoff, 2⁻²⁴
+
+const uint32_t kFloatTypes[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16};
+const uint32_t kQuantTypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
+const int64_t kRows[] = {1, 7, 31, 33};
+const int64_t kTokens[] = {1, 3, 5}; // 5 = one tile of 4 + 1; 3 = no full tile
+// Float rows have no blocks: odd column counts test every tail of the vector loops.
+const int64_t kFloatCols[] = {1, 3, 7, 13, 32, 33, 100, 4096 + 32};
+const int64_t kQuantCols[] = {32, 64, 96, 160, 288, 4096 + 32};
+
+// Uniform in [−1, 1) times a scale 2⁻⁴..2³ that changes every 32 values (so block scales differ).
+// splitmix64, not <random>: the same numbers on every compiler, and no long double arithmetic
+// (software quad precision on AArch64, very slow under qemu when clang does not fold it).
+std::vector<float> random_floats(size_t n, uint32_t seed) {
+    uint64_t state = seed * 0x9e3779b97f4a7c15ULL + 1;
+    auto next = [&state] {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    };
+    std::vector<float> v(n);
+    float scale = 1.0f;
+    for (size_t i = 0; i < n; i++) {
+        if (i % QK == 0) scale = std::ldexp(1.0f, int(next() % 8) - 4);
+        v[i] = scale * (float(int64_t(next() >> 40) - (int64_t(1) << 23)) / float(1 << 23));
+    }
+    return v;
+}
+
+// One quantized weight block as integers: weight j = d·q[j] + m.
+struct int_block {
+    double d = 0, m = 0;
+    int q[QK] = {};
+};
+
+uint32_t qh_of(const uint8_t* qh) {
+    uint32_t v;
+    std::memcpy(&v, qh, 4);
+    return v;
+}
+
+// Decodes block i of a row of type t (written independently of ref.cpp, from ggml's layouts).
+int_block decode_block(uint32_t t, const uint8_t* row, int64_t i) {
+    int_block b;
+    auto nibble_pair = [&](const uint8_t* qs, uint32_t qh, bool five, int offset) {
+        for (int j = 0; j < QK / 2; j++) {
+            int lo = qs[j] & 0x0f, hi = qs[j] >> 4;
+            if (five) {
+                lo |= int((qh >> j) & 1) << 4;
+                hi |= int((qh >> (j + 16)) & 1) << 4;
+            }
+            b.q[j] = lo - offset;
+            b.q[j + QK / 2] = hi - offset;
+        }
+    };
+    switch (t) {
+    case GGML_TYPE_Q8_0: {
+        const auto* p = reinterpret_cast<const block_q8_0*>(row) + i;
+        b.d = fp16_to_fp32(p->d);
+        for (int j = 0; j < QK; j++) b.q[j] = p->qs[j];
+        break;
+    }
+    case GGML_TYPE_Q4_0: {
+        const auto* p = reinterpret_cast<const block_q4_0*>(row) + i;
+        b.d = fp16_to_fp32(p->d);
+        nibble_pair(p->qs, 0, false, 8);
+        break;
+    }
+    case GGML_TYPE_Q4_1: {
+        const auto* p = reinterpret_cast<const block_q4_1*>(row) + i;
+        b.d = fp16_to_fp32(p->d);
+        b.m = fp16_to_fp32(p->m);
+        nibble_pair(p->qs, 0, false, 0);
+        break;
+    }
+    case GGML_TYPE_Q5_0: {
+        const auto* p = reinterpret_cast<const block_q5_0*>(row) + i;
+        b.d = fp16_to_fp32(p->d);
+        nibble_pair(p->qs, qh_of(p->qh), true, 16);
+        break;
+    }
+    case GGML_TYPE_Q5_1: {
+        const auto* p = reinterpret_cast<const block_q5_1*>(row) + i;
+        b.d = fp16_to_fp32(p->d);
+        b.m = fp16_to_fp32(p->m);
+        nibble_pair(p->qs, qh_of(p->qh), true, 0);
+        break;
+    }
+    default: std::abort();
+    }
+    return b;
+}
+
+bool has_min(uint32_t t) { return t == GGML_TYPE_Q4_1 || t == GGML_TYPE_Q5_1; }
+
+// Exact value and magnitude of y[t][r] per the spec, in double.
+struct exact {
+    double value, magnitude;
+};
+
+exact exact_float(uint32_t t, const uint8_t* wrow, const float* x, int64_t cols) {
+    std::vector<float> w(static_cast<size_t>(cols));
+    to_f32(t, wrow, w.data(), cols); // exact widening: f16/bf16 values are floats
+    double v = 0, s = 0;
+    for (int64_t c = 0; c < cols; c++) {
+        const double p = double(w[size_t(c)]) * double(x[c]);
+        v += p;
+        s += std::fabs(p);
+    }
+    return {v, s};
+}
+
+// xq: the token's activation quantized as the spec says (q8_0 or q8_1 blocks).
+exact exact_quant(uint32_t t, const uint8_t* wrow, const void* xq, int64_t nb) {
+    double v = 0, s = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        const int_block w = decode_block(t, wrow, i);
+        const int8_t* xqs;
+        double dx, sx = 0;
+        if (has_min(t)) {
+            const auto& xb = static_cast<const block_q8_1*>(xq)[i];
+            xqs = xb.qs;
+            dx = fp16_to_fp32(xb.d);
+            sx = fp16_to_fp32(xb.s);
+        } else {
+            const auto& xb = static_cast<const block_q8_0*>(xq)[i];
+            xqs = xb.qs;
+            dx = fp16_to_fp32(xb.d);
+        }
+        int dot = 0, adot = 0; // ≤ 32·128·128: exact in int
+        for (int j = 0; j < QK; j++) {
+            const int p = w.q[j] * xqs[j];
+            dot += p;
+            adot += p < 0 ? -p : p;
+        }
+        v += w.d * dx * double(dot) + w.m * sx;
+        s += std::fabs(w.d * dx) * double(adot) + std::fabs(w.m * sx);
+    }
+    return {v, s};
+}
+
+std::string case_name(const std::string& isa, uint32_t t, int64_t rows, int64_t cols, int64_t n) {
+    return isa + " " + find_type(t)->name + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
+           " n=" + std::to_string(n);
+}
+
+// One gemm case for every table in `isas`: one check per (isa, case).
+void check_gemm(const std::vector<std::string>& isas, uint32_t t, int64_t rows, int64_t cols, int64_t n) {
+    const bool quant = find_type(t)->block_size > 1;
+    const auto seed = uint32_t(t * 1000003u + uint32_t(rows * 7919 + cols * 31 + n));
+    const std::vector<float> wf = random_floats(size_t(rows * cols), seed);
+    const std::vector<float> x = random_floats(size_t(n * cols), seed + 1);
+    const uint64_t rb = row_bytes(t, uint64_t(cols));
+    std::vector<uint8_t> w(size_t(rb * uint64_t(rows)));
+    if (!quantize(t, wf.data(), w.data(), rows, cols)) std::abort();
+
+    // The exact model, with the activations quantized by the reference quantizer as the spec says.
+    const int64_t nb = cols / QK;
+    std::vector<block_q8_0> x0(size_t(quant ? n * nb : 0));
+    std::vector<block_q8_1> x1(size_t(quant ? n * nb : 0));
+    std::vector<exact> want(size_t(n * rows));
+    for (int64_t tok = 0; tok < n; tok++) {
+        if (quant && has_min(t)) quantize_row_q8_1(x.data() + tok * cols, x1.data() + tok * nb, cols);
+        if (quant && !has_min(t)) quantize_row_q8_0(x.data() + tok * cols, x0.data() + tok * nb, cols);
+        for (int64_t r = 0; r < rows; r++) {
+            const uint8_t* wrow = w.data() + uint64_t(r) * rb;
+            want[size_t(tok * rows + r)] =
+                !quant ? exact_float(t, wrow, x.data() + tok * cols, cols)
+                : has_min(t) ? exact_quant(t, wrow, x1.data() + tok * nb, nb)
+                             : exact_quant(t, wrow, x0.data() + tok * nb, nb);
+        }
+    }
+    const double k = double(quant ? nb : cols) + 8;
+
+    const int64_t ldy = rows + 3; // the 3 cells past each token's row belong to someone else
+    const float sentinel = 12345.0f;
+    for (const std::string& isa : isas) {
+        const kernel_table* table = kernels_for(isa);
+        std::vector<float> y(size_t(n * ldy), sentinel);
+        table->gemm[t](w.data(), x.data(), y.data(), rows, cols, n, ldy);
+        double worst = 0; // largest |error| / tolerance
+        bool untouched = true;
+        for (int64_t tok = 0; tok < n; tok++) {
+            for (int64_t r = 0; r < rows; r++) {
+                const exact& e = want[size_t(tok * rows + r)];
+                const double tol = 2 * k * kUnit * e.magnitude + 1e-30;
+                const double got = y[size_t(tok * ldy + r)];
+                const double ratio = std::isfinite(got) ? std::fabs(got - e.value) / tol : 1e300;
+                if (ratio > worst) worst = ratio;
+            }
+            for (int64_t r = rows; r < ldy; r++) untouched = untouched && y[size_t(tok * ldy + r)] == sentinel;
+        }
+        check(worst <= 1.0, case_name(isa, t, rows, cols, n) + ": error " + std::to_string(worst) + " of tolerance");
+        check(untouched, case_name(isa, t, rows, cols, n) + ": wrote outside its rows (ldy > rows)");
+    }
+}
+
+void check_dot_f32(const std::vector<std::string>& isas) {
+    for (int64_t n : {int64_t(1), int64_t(3), int64_t(4), int64_t(15), int64_t(16), int64_t(17), int64_t(33),
+                      int64_t(4096 + 32)}) {
+        const std::vector<float> a = random_floats(size_t(n), uint32_t(n)), b = random_floats(size_t(n), uint32_t(n + 7));
+        double v = 0, s = 0;
+        for (int64_t i = 0; i < n; i++) {
+            v += double(a[size_t(i)]) * b[size_t(i)];
+            s += std::fabs(double(a[size_t(i)]) * b[size_t(i)]);
+        }
+        for (const std::string& isa : isas) {
+            const double got = kernels_for(isa)->dot_f32(a.data(), b.data(), n);
+            check(std::fabs(got - v) <= 2 * (double(n) + 8) * kUnit * s,
+                  isa + " dot_f32 n=" + std::to_string(n) + ": " + std::to_string(got) + " vs " + std::to_string(v));
+        }
+    }
+}
+
+// quantize → to_f32: every element within the format's step. q4_0/q5_0 map the block's signed
+// extreme to −8/−16 exactly, so the opposite extreme may clip by one full step; the others round
+// to nearest (half a step). fp16 storage of d and m adds at most 2⁻⁹ of the block's max |x|, or,
+// where d is an fp16 subnormal (tiny blocks), half its spacing 2⁻²⁵ per unit of |q|.
+void check_round_trips() {
+    const int64_t cols = 4096 + 32, rows = 3;
+    std::vector<float> x = random_floats(size_t(rows * cols), 99);
+    for (int j = 0; j < QK; j++) x[size_t(QK + j)] = 0.0f;                     // an all-zero block
+    for (int j = 0; j < QK; j++) x[size_t(2 * QK + j)] = j == 5 ? -3.0f : 0.0f; // one value
+    for (int j = 0; j < QK; j++) x[size_t(3 * QK + j)] *= 1e-4f;                // tiny scale (fp16 subnormal d)
+    for (int j = 0; j < QK; j++) x[size_t(4 * QK + j)] = 7.0f + 0.01f * float(j); // all positive (q*_1 minimum)
+    for (uint32_t t : {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1,
+                       GGML_TYPE_Q5_0, GGML_TYPE_Q5_1}) {
+        std::vector<uint8_t> q(size_t(row_bytes(t, uint64_t(cols)) * rows));
+        std::vector<float> back(size_t(rows * cols));
+        check(quantize(t, x.data(), q.data(), rows, cols), std::string("quantize ") + find_type(t)->name);
+        check(to_f32(t, q.data(), back.data(), rows * cols), std::string("to_f32 ") + find_type(t)->name);
+        const uint64_t bb = find_type(t)->type_size;
+        double worst = 0;
+        for (int64_t i = 0; i < rows * cols; i++) {
+            double tol;
+            if (t == GGML_TYPE_F32) {
+                tol = 0;
+            } else if (t == GGML_TYPE_F16) {
+                tol = std::ldexp(std::fabs(x[size_t(i)]), -11) + std::ldexp(1.0, -25); // half: 11-bit mantissa; subnormal step
+            } else if (t == GGML_TYPE_BF16) {
+                tol = std::ldexp(std::fabs(x[size_t(i)]), -8);
+            } else {
+                const int64_t blk = i / QK;
+                float amax = 0;
+                for (int j = 0; j < QK; j++) amax = std::max(amax, std::fabs(x[size_t(blk * QK + j)]));
+                const int_block b = decode_block(t, q.data() + uint64_t(blk) * bb, 0);
+                const double steps = t == GGML_TYPE_Q4_0 || t == GGML_TYPE_Q5_0 ? 1.0 : 0.5;
+                const double qmax = t == GGML_TYPE_Q8_0 ? 127 : 32;
+                tol = steps * std::fabs(b.d) * (1 + 1e-3) + std::ldexp(amax, -9) + (qmax + 2) * std::ldexp(1.0, -25);
+            }
+            const double err = std::fabs(double(back[size_t(i)]) - double(x[size_t(i)]));
+            if (tol == 0 ? err > 0 : err / tol > worst) worst = tol == 0 ? 1e300 : err / tol;
+        }
+        check(worst <= 1.0, std::string("round trip ") + find_type(t)->name + ": error " + std::to_string(worst) +
+                                " of tolerance");
+    }
+}
+
+[[maybe_unused]] bool contains(const std::vector<std::string>& v, const std::string& s) {
+    for (const auto& e : v) {
+        if (e == s) return true;
+    }
+    return false;
+}
+
+// Which table dispatch chose, and that the list is what this CPU can run.
+void check_dispatch(const std::string& expect) {
+    const std::vector<std::string> isas = available_isas();
+    const char* forced = std::getenv("PYRNN_ISA");
+    const std::string active = kernels().isa;
+    check(!isas.empty() && isas.front() == "ref", "available_isas() starts with ref");
+    if (forced == nullptr || *forced == '\0') {
+        check(active == isas.back(), "dispatch picks the best ISA: active " + active + ", best " + isas.back());
+    }
+    if (!expect.empty()) check(active == expect, "active ISA: expected " + expect + ", found " + active);
+#if defined(__aarch64__)
+    check(contains(isas, "neon"), "every AArch64 CPU runs the neon table");
+    const bool dotprod = cpu_features().find("asimddp") != std::string::npos;
+    check(contains(isas, "neon_dotprod") == dotprod, "neon_dotprod listed exactly when the CPU has asimddp (" +
+                                                         cpu_features() + ")");
+    // Without dotprod, neon is the best table and dotprod code is never reachable.
+    if (expect == "neon") {
+        check(!dotprod && kernels_for("neon_dotprod") == nullptr, "no dotprod table on a CPU without dotprod");
+    }
+#endif
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string expect;
+    bool dispatch_only = false; // only which table was chosen (for the PYRNN_ISA runs)
+    for (int i = 1; i < argc; i++) {
+        const std::string a = argv[i];
+        if (a == "--expect-isa" && i + 1 < argc) {
+            expect = argv[++i];
+        } else if (a == "--dispatch-only") {
+            dispatch_only = true;
+        } else {
+            std::fprintf(stderr, "usage: %s [--expect-isa NAME] [--dispatch-only]\n", argv[0]);
+            return 2;
+        }
+    }
+    const char* forced = std::getenv("PYRNN_ISA");
+    std::printf("cpu: %s; isas:", cpu_features().c_str());
+    const std::vector<std::string> isas = available_isas();
+    for (const auto& isa : isas) std::printf(" %s", isa.c_str());
+    std::printf("; PYRNN_ISA=%s\n", forced ? forced : "");
+
+    try {
+        check_dispatch(expect);
+    } catch (const std::exception& e) {
+        check(false, std::string("dispatch threw: ") + e.what());
+    }
+    if (dispatch_only) {
+        std::printf("%d passed, %d failed\n", g_passed, g_failed);
+        return g_failed == 0 ? 0 : 1;
+    }
+    check_dot_f32(isas);
+    for (uint32_t t : kFloatTypes) {
+        for (int64_t rows : kRows) {
+            for (int64_t cols : kFloatCols) {
+                for (int64_t n : kTokens) check_gemm(isas, t, rows, cols, n);
+            }
+        }
+    }
+    for (uint32_t t : kQuantTypes) {
+        for (int64_t rows : kRows) {
+            for (int64_t cols : kQuantCols) {
+                for (int64_t n : kTokens) check_gemm(isas, t, rows, cols, n);
+            }
+        }
+    }
+    check_round_trips();
+    std::printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed == 0 ? 0 : 1;
+}
