@@ -3,12 +3,11 @@ state files, the stats line, chat's carried state, and one clear line (no traceb
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from run_pyrnn import run_pyrnn
 from tiny_bpe import tiny_rwkv7_bpe_gguf
 
 import pyrnn
@@ -24,9 +23,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def pyrnn_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=ROOT, PYTHONIOENCODING="utf-8")
-    return subprocess.run([sys.executable, "-m", "pyrnn.cli", *args], input=stdin, capture_output=True, text=True,
-                          encoding="utf-8", errors="replace", env=env, timeout=300)
+    return run_pyrnn(*args, stdin=stdin)
 
 
 def api_text(model_path: Path, prompt: str, **kw: object) -> str:

@@ -3,22 +3,16 @@ on stderr and exit status 1, never a traceback."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from run_pyrnn import run_pyrnn
 from tiny_models import rwkv7_state_dict, save_safetensors
-
-import pyrnn
 
 
 def pyrnn_cmd(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    root = os.path.dirname(os.path.dirname(pyrnn.__file__))  # the pyrnn under test, installed or in-tree
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "pyrnn.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
+    return run_pyrnn(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

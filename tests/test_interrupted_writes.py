@@ -6,21 +6,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from run_pyrnn import start_pyrnn
 from tiny_models import rwkv7_state_dict, save_safetensors
 
 import pyrnn
 
 
 def start_convert(src: Path, dst: Path) -> subprocess.Popen[bytes]:
-    root = os.path.dirname(os.path.dirname(pyrnn.__file__))
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([sys.executable, "-m", "pyrnn.cli", "convert", str(src), "-o", str(dst), "--type", "q4_0"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return start_pyrnn("convert", str(src), "-o", str(dst), "--type", "q4_0", stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +33,9 @@ def test_killed_convert_leaves_no_output(big_checkpoint: Path, tmp_path: Path, s
     """Killed at several moments, `pyrnn convert` never leaves a partial target; SIGTERM/SIGINT also
     remove the temporary file (SIGKILL cannot be caught: its temporary `.*.partial` may remain)."""
     dst = tmp_path / "out.gguf"
+    assert start_convert(big_checkpoint, dst).wait(timeout=600) == 0  # the setup works: a whole run succeeds
+    pyrnn.load(dst)
+    dst.unlink()
     for delay in (0.5, 1.5, 3.0):
         p = start_convert(big_checkpoint, dst)
         time.sleep(delay)
