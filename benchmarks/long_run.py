@@ -68,7 +68,8 @@ def main() -> None:
                 if not np.isfinite(logits).all():
                     raise SystemExit(f"token {i}: non-finite logits")
                 samples.append((i, round(rss_mib(), 1)))
-                print(f"{i} tokens {time.perf_counter() - t0:.1f} s rss {samples[-1][1]} MiB", file=sys.stderr, flush=True)
+                print(f"{i} tokens {time.perf_counter() - t0:.1f} s rss {samples[-1][1]} MiB",
+                      file=sys.stderr, flush=True)
         dt = time.perf_counter() - t0
     rss = [r for _, r in samples]
     print(json.dumps({
