@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--type", default="q8_0")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--every", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=float("inf"), help="stop early after this long (report the count)")
     args = ap.parse_args()
 
     from tiny_models import rwkv7_state_dict, save_safetensors
@@ -70,11 +71,13 @@ def main() -> None:
                 samples.append((i, round(rss_mib(), 1)))
                 print(f"{i} tokens {time.perf_counter() - t0:.1f} s rss {samples[-1][1]} MiB",
                       file=sys.stderr, flush=True)
+                if time.perf_counter() - t0 > args.seconds:
+                    break
         dt = time.perf_counter() - t0
     rss = [r for _, r in samples]
     print(json.dumps({
         "shape": f"rwkv7 C={C} L={args.layers} V={args.vocab} {args.type}", "threads": args.threads,
-        "tokens": args.tokens, "tokens_per_s": round(args.tokens / dt, 1), "seconds": round(dt, 1),
+        "tokens": i, "tokens_per_s": round(i / dt, 1), "seconds": round(dt, 1),
         "rss_start_mib": rss[0], "rss_end_mib": rss[-1], "rss_max_mib": max(rss), "samples": samples,
     }))
 
