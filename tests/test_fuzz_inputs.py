@@ -223,3 +223,34 @@ def test_state_deeply_nested_header_is_a_value_error(model: pyrnn.Model) -> None
         h = b"[" * 100_000
         prefix = struct.pack("<8sII", pyrnn.model.STATE_MAGIC, pyrnn.model.STATE_FORMAT, len(h))
         pyrnn.State.from_bytes(model, prefix + h)
+
+
+@pytest.mark.parametrize("info", [
+    {"dtype": "F32", "shape": [1e400], "data_offsets": [0, 4]},           # inf: int() overflows
+    {"dtype": "F32", "shape": [1.5], "data_offsets": [0, 4]},             # not an integer
+    {"dtype": "F32", "shape": [2**62, 2**62, 0], "data_offsets": [0, 0]},  # int64 product overflow
+    {"dtype": "F32", "shape": [2**40, 2**40], "data_offsets": [0, 0]},    # product wraps to 0 in int64
+    {"dtype": "F32", "shape": [1], "data_offsets": [0, True]},            # a bool is not an offset
+])
+def test_safetensors_bad_numbers_are_format_errors(tmp_path: Path, info: dict[str, Any]) -> None:
+    """Shapes and offsets that are floats, inf, bools or overflow int64 raise CheckpointFormatError."""
+    path = tmp_path / "m.safetensors"
+    h = json.dumps({"a": info}).replace("Infinity", "1e400").encode()
+    path.write_bytes(struct.pack("<Q", len(h)) + h + bytes(4))
+    with pytest.raises(CheckpointFormatError):
+        load_safetensors(path)
+
+
+def test_safetensors_all_empty_tensors_load(tmp_path: Path) -> None:
+    """A file whose tensors are all empty (no data bytes at all) loads as empty arrays."""
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(_safetensors({"a": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]}}, b""))
+    assert load_safetensors(path)["a"].shape == (0, 3)
+
+
+def test_state_infinite_size_is_a_value_error(model: pyrnn.Model) -> None:
+    """"state_size": 1e400 (inf once parsed) raises ValueError, not OverflowError."""
+    h = b'{"arch": "rwkv4", "state_size": 1e400, "model_fingerprint": ""}'
+    prefix = struct.pack("<8sII", pyrnn.model.STATE_MAGIC, pyrnn.model.STATE_FORMAT, len(h))
+    with pytest.raises(ValueError, match="header"):
+        pyrnn.State.from_bytes(model, prefix + h)

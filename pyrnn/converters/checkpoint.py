@@ -75,10 +75,13 @@ def load_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         if end - begin != count * dtype.itemsize:
             raise CheckpointFormatError(f"{p}: tensor {name!r}: expected {count * dtype.itemsize} bytes for "
                                         f"{info['dtype']}{list(shape)}, found {end - begin}")
-        if count == 0:  # the map may be empty (b"") when every tensor is
-            out[name] = np.zeros(shape, dtype)
-            continue
-        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=data_start + begin).reshape(shape)
+        try:
+            if count == 0:  # the map may be empty (b"") when every tensor is
+                out[name] = np.zeros(shape, dtype)
+                continue
+            arr = np.frombuffer(buf, dtype=dtype, count=count, offset=data_start + begin).reshape(shape)
+        except ValueError as e:  # a shape numpy cannot represent (a dimension past int64, too many dims)
+            raise CheckpointFormatError(f"{p}: tensor {name!r}: shape {list(shape)}: {e}") from None
         if info["dtype"] == "BF16":
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr
