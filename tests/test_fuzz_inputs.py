@@ -254,3 +254,12 @@ def test_state_infinite_size_is_a_value_error(model: pyrnn.Model) -> None:
     prefix = struct.pack("<8sII", pyrnn.model.STATE_MAGIC, pyrnn.model.STATE_FORMAT, len(h))
     with pytest.raises(ValueError, match="header"):
         pyrnn.State.from_bytes(model, prefix + h)
+
+
+@pytest.mark.parametrize("shard", ["x" * 5000 + ".safetensors", 7, None, ["model.safetensors"]])
+def test_hf_unusable_shard_names_are_format_errors(tmp_path: Path, shard: Any) -> None:
+    """A shard name too long for the file system (OSError from stat) or not a string is refused cleanly."""
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": shard}}))
+    with pytest.raises(CheckpointFormatError, match="shard|weight_map"):
+        read_checkpoint(tmp_path)

@@ -106,9 +106,20 @@ def _shard_path(folder: Path, index: Path, shard: str) -> Path:
     name = Path(shard)
     if not shard or name.is_absolute() or name.name != shard or shard in (".", ".."):
         raise CheckpointFormatError(f"{index}: shard: expected a file name inside {folder}, found {shard!r:.200}")
-    if not (folder / name).is_file():
+    try:
+        exists = (folder / name).is_file()
+    except OSError as e:  # a name too long for the file system, ...
+        raise CheckpointFormatError(f"{index}: shard: expected a usable file name, found {shard!r:.200} "
+                                    f"({e.strerror})") from None
+    if not exists:
         raise CheckpointFormatError(f"{index}: shard: expected {folder / name} to exist, found no such file")
     return folder / name
+
+
+def _shard_name(index: Path, value: Any) -> str:
+    if not isinstance(value, str):
+        raise CheckpointFormatError(f"{index}: weight_map: expected file names, found {value!r:.200}")
+    return value
 
 
 def read_hf_folder(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -126,7 +137,7 @@ def read_hf_folder(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]
             if not isinstance(weight_map, dict):
                 raise CheckpointFormatError(f"{index}: expected an object with a \"weight_map\" object, found none")
             tensors: dict[str, np.ndarray] = {}
-            for shard in sorted({str(v) for v in weight_map.values()}):
+            for shard in sorted({_shard_name(index, v) for v in weight_map.values()}):
                 tensors.update(_load_weights_file(_shard_path(folder, index, shard)))
             return tensors, config
     for single in ("model.safetensors", "pytorch_model.bin"):
