@@ -1,5 +1,5 @@
-# reliability.cmake — sanitizer and fuzzing builds (docs/RELIABILITY.md); included at the end of
-# CMakeLists.txt, after the targets exist, so that it only adds options to them.
+# reliability.cmake — sanitizer and fuzzing builds (docs/RELIABILITY.md); included by CMakeLists.txt
+# once pyrnn_core exists: it only adds options to it (PUBLIC ones reach _core when that links it).
 #
 #   cmake -S . -B build/asan -DPYRNN_SANITIZE=ON              # GCC or clang: ASan + UBSan everywhere
 #   cmake -S . -B build/fuzz -DPYRNN_FUZZ=ON -DPYRNN_PYTHON=OFF -DCMAKE_CXX_COMPILER=clang++
