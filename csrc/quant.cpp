@@ -131,6 +131,19 @@ bool to_f32(uint32_t t, const void* src, float* dst, int64_t n) {
 
 // ---- quantize (ggml's reference rounding, so files match llama-quantize's) -------------------
 
+// Float → integer code, defined for every input: a NaN or infinite value (a file with non-finite
+// weights, an activation that overflowed) would make the plain cast undefined behaviour. In-range
+// values convert exactly as the plain cast does; NaN becomes lo.
+static int to_code(float v, float lo, float hi) { return int(std::fmin(std::fmax(v, lo), hi)); }
+
+// NaN when any of x[0..QK) is NaN or infinite, else 0: added to a block's scale, so that non-finite
+// input gives NaN output (as the float kernels do) instead of silently quantized garbage.
+static float nan_if_nonfinite(const float* x) {
+    float s = 0.0f;
+    for (int j = 0; j < QK; j++) s += x[j] * 0.0f;
+    return s;
+}
+
 void quantize_row_q4_0(const float* x, block_q4_0* y, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, x += QK) {
         float amax = 0.0f, max = 0.0f; // max keeps its sign: the extreme value maps to −8 exactly
@@ -140,8 +153,8 @@ void quantize_row_q4_0(const float* x, block_q4_0* y, int64_t n) {
         const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = fp32_to_fp16(d);
         for (int j = 0; j < QK / 2; j++) {
-            const uint8_t lo = uint8_t(std::min(15, int(int8_t(x[j] * id + 8.5f))));
-            const uint8_t hi = uint8_t(std::min(15, int(int8_t(x[j + QK / 2] * id + 8.5f))));
+            const uint8_t lo = uint8_t(std::min(15, to_code(x[j] * id + 8.5f, 0.0f, 127.0f)));
+            const uint8_t hi = uint8_t(std::min(15, to_code(x[j + QK / 2] * id + 8.5f, 0.0f, 127.0f)));
             y[b].qs[j] = uint8_t(lo | (hi << 4));
         }
     }
@@ -155,8 +168,8 @@ void quantize_row_q4_1(const float* x, block_q4_1* y, int64_t n) {
         y[b].d = fp32_to_fp16(d);
         y[b].m = fp32_to_fp16(min);
         for (int j = 0; j < QK / 2; j++) {
-            const uint8_t lo = uint8_t(std::min(15, int(int8_t((x[j] - min) * id + 0.5f))));
-            const uint8_t hi = uint8_t(std::min(15, int(int8_t((x[j + QK / 2] - min) * id + 0.5f))));
+            const uint8_t lo = uint8_t(std::min(15, to_code((x[j] - min) * id + 0.5f, 0.0f, 127.0f)));
+            const uint8_t hi = uint8_t(std::min(15, to_code((x[j + QK / 2] - min) * id + 0.5f, 0.0f, 127.0f)));
             y[b].qs[j] = uint8_t(lo | (hi << 4));
         }
     }
@@ -172,8 +185,8 @@ void quantize_row_q5_0(const float* x, block_q5_0* y, int64_t n) {
         y[b].d = fp32_to_fp16(d);
         uint32_t qh = 0;
         for (int j = 0; j < QK / 2; j++) {
-            const uint8_t lo = uint8_t(std::min(31, int(int8_t(x[j] * id + 16.5f))));
-            const uint8_t hi = uint8_t(std::min(31, int(int8_t(x[j + QK / 2] * id + 16.5f))));
+            const uint8_t lo = uint8_t(std::min(31, to_code(x[j] * id + 16.5f, 0.0f, 127.0f)));
+            const uint8_t hi = uint8_t(std::min(31, to_code(x[j + QK / 2] * id + 16.5f, 0.0f, 127.0f)));
             y[b].qs[j] = uint8_t((lo & 0x0f) | ((hi & 0x0f) << 4));
             qh |= uint32_t((lo & 0x10) >> 4) << j;
             qh |= uint32_t((hi & 0x10) >> 4) << (j + QK / 2);
@@ -191,8 +204,8 @@ void quantize_row_q5_1(const float* x, block_q5_1* y, int64_t n) {
         y[b].m = fp32_to_fp16(min);
         uint32_t qh = 0;
         for (int j = 0; j < QK / 2; j++) {
-            const uint8_t lo = uint8_t((x[j] - min) * id + 0.5f);
-            const uint8_t hi = uint8_t((x[j + QK / 2] - min) * id + 0.5f);
+            const uint8_t lo = uint8_t(to_code((x[j] - min) * id + 0.5f, 0.0f, 255.0f));
+            const uint8_t hi = uint8_t(to_code((x[j + QK / 2] - min) * id + 0.5f, 0.0f, 255.0f));
             y[b].qs[j] = uint8_t((lo & 0x0f) | ((hi & 0x0f) << 4));
             qh |= uint32_t((lo & 0x10) >> 4) << j;
             qh |= uint32_t((hi & 0x10) >> 4) << (j + QK / 2);
@@ -206,8 +219,8 @@ void quantize_row_q8_0(const float* x, block_q8_0* y, int64_t n) {
         float amax = 0.0f;
         for (int j = 0; j < QK; j++) amax = std::max(amax, std::fabs(x[j]));
         const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = fp32_to_fp16(d);
-        for (int j = 0; j < QK; j++) y[b].qs[j] = int8_t(std::round(x[j] * id));
+        y[b].d = fp32_to_fp16(d + nan_if_nonfinite(x));
+        for (int j = 0; j < QK; j++) y[b].qs[j] = int8_t(to_code(std::round(x[j] * id), -127.0f, 127.0f));
     }
 }
 
@@ -215,11 +228,11 @@ void quantize_row_q8_1(const float* x, block_q8_1* y, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, x += QK) {
         float amax = 0.0f;
         for (int j = 0; j < QK; j++) amax = std::max(amax, std::fabs(x[j]));
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f + nan_if_nonfinite(x), id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = fp32_to_fp16(d);
         int sum = 0;
         for (int j = 0; j < QK; j++) {
-            y[b].qs[j] = int8_t(std::round(x[j] * id));
+            y[b].qs[j] = int8_t(to_code(std::round(x[j] * id), -127.0f, 127.0f));
             sum += y[b].qs[j];
         }
         y[b].s = fp32_to_fp16(float(sum) * d);

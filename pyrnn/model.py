@@ -167,7 +167,7 @@ class State:
         try:
             header = json.loads(blob[_PREFIX.size:_PREFIX.size + n])
             arch, size, fp = header["arch"], int(header["state_size"]), header["model_fingerprint"]
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError) as e:  # inf size, deep nesting
             raise ValueError(f"state header: expected JSON with arch, state_size, model_fingerprint ({e})") from None
         if arch != model.arch or size != model.state_size:
             raise ValueError(f"state: expected a {model.arch} state of {model.state_size} floats, "

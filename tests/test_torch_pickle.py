@@ -575,3 +575,19 @@ def test_fixture_matches_torch_load(path: Path, torch: Any) -> None:
     for name, t in ref.items():
         assert loaded[name].dtype == np.float32, name
         assert np.array_equal(loaded[name], t.float().numpy()), name
+
+
+@pytest.mark.parametrize("case", ["os.system reduce p2", "builtins.eval", "subprocess.Popen", "collections.Counter"])
+def test_hostile_pickle_refused_by_convert(tmp_path: Path, case: str) -> None:
+    """`pyrnn convert` on a hostile .pth (code-running or non-tensor global) refuses it by name, runs
+    nothing and writes no output file."""
+    from pyrnn.converters.convert import convert
+
+    marker = tmp_path / "MARKER"
+    pkl, refused = _hostile_cases(marker)[case]
+    src = _pth(tmp_path / "evil.pth", pkl)
+    with pytest.raises(PickleSecurityError, match="refused global") as info:
+        convert(src, tmp_path / "out.gguf", out_type="f32")
+    assert refused in str(info.value)
+    assert not marker.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pth"]

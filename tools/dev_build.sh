@@ -9,4 +9,5 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DPython_EXECUTABLE="$(command -v python3)" -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" >/dev/null
 fi
 cmake --build "$build" -- -j2 "${@}"
-cp -f "$build"/_core*.so pyrnn/
+# Copy then rename: overwriting the file in place would corrupt it under any running process that has it mapped.
+for so in "$build"/_core*.so; do cp -f "$so" "pyrnn/.$(basename "$so").tmp" && mv -f "pyrnn/.$(basename "$so").tmp" "pyrnn/$(basename "$so")"; done

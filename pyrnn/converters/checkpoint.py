@@ -13,6 +13,7 @@ cannot represent bf16, the dtype most checkpoints are stored in.
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import os
 import struct
@@ -30,6 +31,13 @@ _ST_DTYPES: dict[str, np.dtype[Any]] = {
 }
 
 
+def _json_int(v: Any) -> int:
+    """An integer from a JSON header; ValueError for anything else (floats, bools, strings, inf)."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected an integer, found {v!r:.40}")
+    return v
+
+
 def load_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """Every tensor of a .safetensors file; header and offsets checked against the file size."""
     p = os.fspath(path)
@@ -42,8 +50,8 @@ def load_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             raise CheckpointFormatError(f"{p}: header length: expected at most {size - 8}, found {n}")
         try:
             header = json.loads(f.read(n))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise CheckpointFormatError(f"{p}: header: expected JSON, found {e}") from None
+        except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError; nesting too deep
+            raise CheckpointFormatError(f"{p}: header: expected JSON, found {type(e).__name__}: {e}") from None
         if not isinstance(header, dict):
             raise CheckpointFormatError(f"{p}: header: expected a JSON object")
         buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size > 8 + n else b""
@@ -54,18 +62,26 @@ def load_safetensors(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             continue
         try:
             dtype = _ST_DTYPES[info["dtype"]]
-            shape = tuple(int(d) for d in info["shape"])
-            begin, end = (int(o) for o in info["data_offsets"])
+            shape = tuple(_json_int(d) for d in info["shape"])
+            begin, end = (_json_int(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
             raise CheckpointFormatError(f"{p}: tensor {name!r}: expected dtype, shape, data_offsets; "
                                         f"found {info!r:.200}") from None
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        if any(d < 0 for d in shape) or not 0 <= begin <= end <= size - data_start:
+        if any(d < 0 for d in shape):
+            raise CheckpointFormatError(f"{p}: tensor {name!r}: shape: expected sizes >= 0, found {list(shape)}")
+        if not 0 <= begin <= end <= size - data_start:
             raise CheckpointFormatError(f"{p}: tensor {name!r}: offsets [{begin}, {end}) outside the data")
+        count = math.prod(shape)  # Python ints: a hostile shape cannot overflow
         if end - begin != count * dtype.itemsize:
             raise CheckpointFormatError(f"{p}: tensor {name!r}: expected {count * dtype.itemsize} bytes for "
                                         f"{info['dtype']}{list(shape)}, found {end - begin}")
-        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=data_start + begin).reshape(shape)
+        try:
+            if count == 0:  # the map may be empty (b"") when every tensor is
+                out[name] = np.zeros(shape, dtype)
+                continue
+            arr = np.frombuffer(buf, dtype=dtype, count=count, offset=data_start + begin).reshape(shape)
+        except ValueError as e:  # a shape numpy cannot represent (a dimension past int64, too many dims)
+            raise CheckpointFormatError(f"{p}: tensor {name!r}: shape {list(shape)}: {e}") from None
         if info["dtype"] == "BF16":
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         out[name] = arr
@@ -78,21 +94,51 @@ def _load_weights_file(path: Path) -> dict[str, np.ndarray]:
     return load_pth(path)
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError; nesting too deep
+        raise CheckpointFormatError(f"{path}: expected JSON, found {type(e).__name__}: {e}") from None
+
+
+def _shard_path(folder: Path, index: Path, shard: str) -> Path:
+    """A shard named by an index: a file name in the folder, never a path that leaves it."""
+    name = Path(shard)
+    if not shard or name.is_absolute() or name.name != shard or shard in (".", ".."):
+        raise CheckpointFormatError(f"{index}: shard: expected a file name inside {folder}, found {shard!r:.200}")
+    try:
+        exists = (folder / name).is_file()
+    except OSError as e:  # a name too long for the file system, ...
+        raise CheckpointFormatError(f"{index}: shard: expected a usable file name, found {shard!r:.200} "
+                                    f"({e.strerror})") from None
+    if not exists:
+        raise CheckpointFormatError(f"{index}: shard: expected {folder / name} to exist, found no such file")
+    return folder / name
+
+
+def _shard_name(index: Path, value: Any) -> str:
+    if not isinstance(value, str):
+        raise CheckpointFormatError(f"{index}: weight_map: expected file names, found {value!r:.200}")
+    return value
+
+
 def read_hf_folder(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     cfg_path = folder / "config.json"
     if not cfg_path.is_file():
         raise CheckpointFormatError(f"{folder}: expected a Hugging Face folder with config.json, found none")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointFormatError(f"{cfg_path}: expected JSON, found {e}") from None
+    config = _read_json(cfg_path)
+    if not isinstance(config, dict):
+        raise CheckpointFormatError(f"{cfg_path}: expected a JSON object, found {type(config).__name__}")
     for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
         index = folder / index_name
         if index.is_file():
-            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            weight_map = _read_json(index)
+            weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+            if not isinstance(weight_map, dict):
+                raise CheckpointFormatError(f"{index}: expected an object with a \"weight_map\" object, found none")
             tensors: dict[str, np.ndarray] = {}
-            for shard in shards:
-                tensors.update(_load_weights_file(folder / shard))
+            for shard in sorted({_shard_name(index, v) for v in weight_map.values()}):
+                tensors.update(_load_weights_file(_shard_path(folder, index, shard)))
             return tensors, config
     for single in ("model.safetensors", "pytorch_model.bin"):
         if (folder / single).is_file():
