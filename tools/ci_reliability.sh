@@ -21,6 +21,7 @@ tools/fuzz.sh "${FUZZ_SECONDS:-60}" 2>&1 | grep -E "^(#[0-9]+ +DONE|stat::|INFO:
 test "${PIPESTATUS[0]}" -eq 0
 
 echo "== sanitizers: build (ASan + UBSan)"
+python3 -m pip install -q pybind11 ninja cmake  # the wheel was built in an isolated env: these are not installed
 build=build/asan
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYRNN_SANITIZE=ON \
