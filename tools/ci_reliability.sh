@@ -23,7 +23,7 @@ test "${PIPESTATUS[0]}" -eq 0
 echo "== sanitizers: build (ASan + UBSan)"
 python3 -m pip install -q pybind11 ninja cmake  # the wheel was built in an isolated env: these are not installed
 build=build/asan
-if [ ! -f "$build/CMakeCache.txt" ]; then
+if [ ! -f "$build/build.ninja" ]; then  # a configure that failed leaves a cache but no build.ninja
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPYRNN_SANITIZE=ON \
     -DPython_EXECUTABLE="$(command -v python3)" -Dpybind11_DIR="$(python3 -m pybind11 --cmakedir)" >/dev/null
 fi
