@@ -21,15 +21,6 @@ std::string quoted(std::string_view s) {
     return out + "\"";
 }
 
-size_t scalar_size_impl(gguf_type t) {
-    switch (t) {
-    case gguf_type::UINT8: case gguf_type::INT8: case gguf_type::BOOL: return 1;
-    case gguf_type::UINT16: case gguf_type::INT16: return 2;
-    case gguf_type::UINT32: case gguf_type::INT32: case gguf_type::FLOAT32: return 4;
-    case gguf_type::UINT64: case gguf_type::INT64: case gguf_type::FLOAT64: return 8;
-    default: return 0; // STRING, ARRAY: variable
-    }
-}
 
 template <typename T> T load(const uint8_t* p) {
     T v;
@@ -79,7 +70,15 @@ gguf_type read_type(cursor& c, const std::string& what) {
 
 } // namespace
 
-size_t gguf_scalar_size(gguf_type t) { return scalar_size_impl(t); }
+size_t gguf_scalar_size(gguf_type t) {
+    switch (t) {
+    case gguf_type::UINT8: case gguf_type::INT8: case gguf_type::BOOL: return 1;
+    case gguf_type::UINT16: case gguf_type::INT16: return 2;
+    case gguf_type::UINT32: case gguf_type::INT32: case gguf_type::FLOAT32: return 4;
+    case gguf_type::UINT64: case gguf_type::INT64: case gguf_type::FLOAT64: return 8;
+    default: return 0; // STRING, ARRAY: variable
+    }
+}
 
 const char* gguf_type_name(gguf_type t) {
     static const char* names[] = {"uint8", "int8",   "uint16", "int16", "uint32", "int32", "float32",
