@@ -4,11 +4,15 @@
 //   pool.run(n_tasks, [&](int task) { work(task); });      // returns when every task is done
 //
 // Workers spin briefly between jobs (a decode step issues hundreds of small jobs per token, and a
-// sleeping thread takes ~10 µs to wake) and then sleep. One job runs at a time: a caller that
-// finds the pool busy (another Python thread using the same model) runs its tasks itself.
+// sleeping thread takes ~10 µs to wake) and then sleep. Tasks are claimed one by one from a counter
+// and run() returns as soon as every task is done — it never waits for a worker that has not woken
+// (on a loaded machine the caller simply does the work itself), so n threads are never slower than
+// one by more than the cost of a claim. One job runs at a time: a caller that finds the pool busy
+// (another Python thread using the same model) runs its tasks itself.
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -29,18 +33,24 @@ class thread_pool {
 
   private:
     void worker_loop();
-    void do_tasks();
+    bool claim_and_run(uint64_t gen); // runs tasks of job `gen` until none is left; false if none was
+
+    // One word names the job and hands out its tasks: generation (32 bits) | n_tasks (16) | next (16).
+    // A worker claims task `next` by a compare-exchange that also proves the job is still `gen`,
+    // so a late worker can never run a task of a job that has ended or take one of the next job
+    // with the old count.
+    static constexpr int max_tasks = 0xffff;
+    std::atomic<uint64_t> job_{0};
+    std::atomic<const std::function<void(int)>*> fn_{nullptr};
+    std::atomic<int> done_{0}; // tasks of the current job that have finished
 
     std::vector<std::thread> workers_;
-    std::mutex busy_;           // held by the caller of run() for the whole job
+    std::mutex busy_; // held by the caller of run() for the whole job
     std::mutex wake_mutex_;
     std::condition_variable wake_;
-    std::atomic<uint64_t> generation_{0};
-    std::atomic<int> next_task_{0};
-    std::atomic<int> pending_{0};   // workers still inside the current job
+    std::atomic<int> sleepers_{0};
     std::atomic<bool> stop_{false};
-    const std::function<void(int)>* fn_ = nullptr;
-    int n_tasks_ = 0;
+    uint64_t generation_ = 0; // last job's generation; written only by run()'s caller, under busy_
 };
 
 // The pool that matrix products use on this thread (nullptr: run single-threaded). Set for the
