@@ -127,20 +127,27 @@ void gemm_float_avx512(const void* w, const float* x, float* y, int64_t rows, in
 
 // ---- quantized weights × 8-bit activations (the reference twins are dot_q*_ in ref.cpp) --------
 //
-// vpdpbusd multiplies unsigned bytes by signed bytes. The block sums stay exact integers, as the
-// reference's, by choosing the unsigned side per type:
+// Two consecutive 32-weight blocks fill one 512-bit register (a row's odd last block pairs with a
+// zero block). vpdpbusd multiplies unsigned bytes by signed bytes; the block sums stay exact
+// integers, as the reference's, by choosing the unsigned side per type:
 //   q4_1, q5_1: the weights' q (0..15, 0..31) × x's q.
 //   q4_0, q5_0: the stored q (0..15, 0..31) × x's q, from an accumulator that starts at
 //               −off·Σx (off = 8, 16; per 4-byte lane, computed once per activation block).
 //   q8_0:       x's q + 128 (0..255, stored once per call) × the weights' q, from an accumulator
-//               that starts at −128·Σq_w (once per weight block, shared by the NT tokens).
+//               that starts at −128·Σq_w (once per weight block pair, shared by the NT tokens).
+// Lanes 0..7 of a product belong to the first block, 8..15 to the second, each scaled by its own
+// d_w·d_x. The q*_1 minimum's share m_w·s_x is spread over the block's 8 lanes as m_w·(s_x / 8)
+// (exact: a power of two), one FMA per block pair instead of two scalar ones.
 
-// The activations of one call, quantized once for all weight rows; index k = token·nb + block.
+// The activations of one call, quantized once for all weight rows. Each token has nbp blocks (nb
+// rounded up to even; the padding block is all zero), so block pair p of token t is at index
+// t·nbp/2 + p, and block k = t·nbp + b.
 struct xprep {
-    int8_t* qs;    // 32 bytes per block, 32-byte aligned: x's q (q + 128 as unsigned for q8_0 weights)
-    __m256i* init; // −off·Σ of each 4-byte lane of x's q (offset types only)
-    float* d;      // x's block scale
-    float* s;      // q8_1's d·Σq (types with a minimum only)
+    int8_t* qs;     // 32 bytes per block, 64-byte aligned: x's q (q + 128 as unsigned for q8_0 weights)
+    __m256i* init;  // per block: −off·Σ of each 4-byte lane of x's q (offset types only)
+    __m512* d;      // per block pair: the two blocks' scales, 8 lanes each
+    __m512* s;      // per block pair: q8_1's d·Σq / 8, 8 lanes each (types with a minimum only)
+    int64_t nbp;
 };
 
 // Bit j of qh adds 16 to weight j (q5_0, q5_1).
@@ -177,57 +184,68 @@ struct dec_q5_1 {
     static __m256i q(const block& b) { return add_fifth_bit(unpack_nibbles(b.qs), b.qh); }
 };
 
-// R weight rows (nb blocks each, row i at w + i*nb) × NT tokens of prepared x (token j at k0 + j*nb).
+// R weight rows (nb blocks each, row i at w + i*nb) × NT tokens of prepared x (tokens t0..t0+NT−1).
 template <typename D, int R, int NT>
-void tile_quant(const typename D::block* w, const xprep& xp, int64_t k0, float* y, int64_t nb, int64_t ldy) {
-    __m256 acc[R][NT];
-    float mins[R][NT];
+void tile_quant(const typename D::block* w, const xprep& xp, int64_t t0, float* y, int64_t nb, int64_t ldy) {
+    __m512 acc[R][NT];
     for (int i = 0; i < R; i++)
-        for (int j = 0; j < NT; j++) { acc[i][j] = _mm256_setzero_ps(); mins[i][j] = 0.0f; }
-    const __m256i zero = _mm256_setzero_si256();
-    for (int64_t b = 0; b < nb; b++) {
+        for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t b = 0; b < nb; b += 2) {
+        const bool pair = b + 1 < nb; // false only for an odd row's last block
         for (int i = 0; i < R; i++) {
-            const typename D::block& wb = w[i * nb + b];
-            const __m256i q = D::q(wb);
-            const float dw = half(wb.d);
-            __m256i start = zero;
-            if constexpr (D::signed_q) start = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(char(0x80)), q));
-            for (int j = 0; j < NT; j++) {
-                const int64_t k = k0 + j * nb + b;
-                const __m256i xv = _mm256_load_si256(reinterpret_cast<const __m256i*>(xp.qs + 32 * k));
-                __m256i p;
-                if constexpr (D::signed_q) {
-                    p = _mm256_dpbusd_epi32(start, xv, q);
-                } else if constexpr (D::off != 0) {
-                    p = _mm256_dpbusd_epi32(xp.init[k], q, xv);
-                } else {
-                    p = _mm256_dpbusd_epi32(zero, q, xv);
+            const typename D::block* wb = w + i * nb + b;
+            __m512i q;
+            __m512 dw, mw = _mm512_setzero_ps();
+            if (pair) {
+                q = _mm512_inserti64x4(_mm512_castsi256_si512(D::q(wb[0])), D::q(wb[1]), 1);
+                dw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(half(wb[0].d)), _mm512_set1_ps(half(wb[1].d)));
+                if constexpr (D::has_min) {
+                    mw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(half(wb[0].m)), _mm512_set1_ps(half(wb[1].m)));
                 }
-                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xp.d[k]), _mm256_cvtepi32_ps(p), acc[i][j]);
-                if constexpr (D::has_min) mins[i][j] += half(wb.m) * xp.s[k];
+            } else {
+                q = _mm512_zextsi256_si512(D::q(wb[0]));
+                dw = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(half(wb[0].d)));
+                if constexpr (D::has_min) mw = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(half(wb[0].m)));
+            }
+            __m512i start = zero;
+            if constexpr (D::signed_q) start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(char(0x80)), q));
+            for (int j = 0; j < NT; j++) {
+                const int64_t k = (t0 + j) * xp.nbp + b;
+                const __m512i xv = _mm512_load_si512(xp.qs + 32 * k);
+                __m512i p;
+                if constexpr (D::signed_q) {
+                    p = _mm512_dpbusd_epi32(start, xv, q);
+                } else if constexpr (D::off != 0) {
+                    p = _mm512_dpbusd_epi32(_mm512_load_si512(xp.init + k), q, xv);
+                } else {
+                    p = _mm512_dpbusd_epi32(zero, q, xv);
+                }
+                acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dw, xp.d[k / 2]), _mm512_cvtepi32_ps(p), acc[i][j]);
+                if constexpr (D::has_min) acc[i][j] = _mm512_fmadd_ps(mw, xp.s[k / 2], acc[i][j]);
             }
         }
     }
     for (int i = 0; i < R; i++)
-        for (int j = 0; j < NT; j++) y[j * ldy + i] = hsum(acc[i][j]) + mins[i][j];
+        for (int j = 0; j < NT; j++) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
 template <typename D, int NT>
-void rows_quant(const typename D::block* W, const xprep& xp, int64_t k0, float* y, int64_t rows, int64_t nb,
+void rows_quant(const typename D::block* W, const xprep& xp, int64_t t0, float* y, int64_t rows, int64_t nb,
                 int64_t ldy) {
     constexpr int R = rows_for(NT);
     int64_t r = 0;
-    for (; r + R <= rows; r += R) tile_quant<D, R, NT>(W + r * nb, xp, k0, y + r, nb, ldy);
-    for (; r < rows; r++) tile_quant<D, 1, NT>(W + r * nb, xp, k0, y + r, nb, ldy);
+    for (; r + R <= rows; r += R) tile_quant<D, R, NT>(W + r * nb, xp, t0, y + r, nb, ldy);
+    for (; r < rows; r++) tile_quant<D, 1, NT>(W + r * nb, xp, t0, y + r, nb, ldy);
 }
 
 template <typename D, int NT>
-void rest_quant(int64_t k, const typename D::block* W, const xprep& xp, int64_t k0, float* y, int64_t rows,
+void rest_quant(int64_t k, const typename D::block* W, const xprep& xp, int64_t t0, float* y, int64_t rows,
                 int64_t nb, int64_t ldy) {
     if (k == NT) {
-        rows_quant<D, NT>(W, xp, k0, y, rows, nb, ldy);
+        rows_quant<D, NT>(W, xp, t0, y, rows, nb, ldy);
     } else if constexpr (NT > 1) {
-        rest_quant<D, NT - 1>(k, W, xp, k0, y, rows, nb, ldy);
+        rest_quant<D, NT - 1>(k, W, xp, t0, y, rows, nb, ldy);
     }
 }
 
@@ -235,28 +253,37 @@ void rest_quant(int64_t k, const typename D::block* W, const xprep& xp, int64_t 
 // One allocation; the caller frees xp.qs with _mm_free.
 template <typename D, void (*quantize_x)(const float*, typename D::xblock*, int64_t)>
 xprep prepare_x(const float* x, int64_t n, int64_t cols) {
-    const int64_t nb = cols / QK, m = n * nb;
+    const int64_t nb = cols / QK, nbp = nb + (nb & 1);
     using xblock = typename D::xblock;
-    const size_t count = size_t(m > 0 ? m : 1);
+    const size_t count = size_t(n * nbp > 0 ? n * nbp : 2); // blocks, even
     auto* tmp = static_cast<xblock*>(std::malloc(sizeof(xblock) * count));
-    auto* mem = static_cast<char*>(_mm_malloc(count * (32 + 32 + 4 + 4), 32));
+    const size_t bytes = count * (32 + 32 + 32 + 32);
+    auto* mem = static_cast<char*>(_mm_malloc(bytes, 64));
     if (tmp == nullptr || mem == nullptr) std::abort();
-    for (int64_t t = 0; t < n; t++) quantize_x(x + t * cols, tmp + t * nb, cols);
+    std::memset(mem, 0, bytes); // the padding blocks
     xprep xp;
     xp.qs = reinterpret_cast<int8_t*>(mem);
     xp.init = reinterpret_cast<__m256i*>(mem + count * 32);
-    xp.d = reinterpret_cast<float*>(mem + count * 64);
-    xp.s = reinterpret_cast<float*>(mem + count * 68);
-    for (int64_t k = 0; k < m; k++) {
-        __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp[k].qs));
-        if constexpr (D::signed_q) q = _mm256_xor_si256(q, _mm256_set1_epi8(char(0x80)));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(xp.qs + 32 * k), q);
-        if constexpr (D::off != 0) { // Σ per lane of 4 bytes, times −off
-            const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
-            xp.init[k] = _mm256_mullo_epi32(sums, _mm256_set1_epi32(-D::off));
+    xp.d = reinterpret_cast<__m512*>(mem + count * 64);
+    xp.s = reinterpret_cast<__m512*>(mem + count * 96);
+    xp.nbp = nbp;
+    // Block k's scale (and s / 8) fills lanes 8·(k % 2) .. +7 of pair k / 2.
+    float* dk = reinterpret_cast<float*>(xp.d);
+    float* sk = reinterpret_cast<float*>(xp.s);
+    for (int64_t t = 0; t < n; t++) {
+        quantize_x(x + t * cols, tmp, cols);
+        for (int64_t b = 0; b < nb; b++) {
+            const int64_t k = t * nbp + b;
+            __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp[b].qs));
+            if constexpr (D::signed_q) q = _mm256_xor_si256(q, _mm256_set1_epi8(char(0x80)));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(xp.qs + 32 * k), q);
+            if constexpr (D::off != 0) { // Σ per lane of 4 bytes, times −off
+                const __m256i sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), q);
+                xp.init[k] = _mm256_mullo_epi32(sums, _mm256_set1_epi32(-D::off));
+            }
+            _mm256_storeu_ps(dk + 8 * k, _mm256_set1_ps(half(tmp[b].d)));
+            if constexpr (D::has_min) _mm256_storeu_ps(sk + 8 * k, _mm256_set1_ps(half(tmp[b].s) * 0.125f));
         }
-        xp.d[k] = half(tmp[k].d);
-        if constexpr (D::has_min) xp.s[k] = half(tmp[k].s);
     }
     std::free(tmp);
     return xp;
@@ -268,8 +295,8 @@ void gemm_quant_avx512(const void* w, const float* x, float* y, int64_t rows, in
     const xprep xp = prepare_x<D, quantize_x>(x, n, cols);
     const auto* W = static_cast<const typename D::block*>(w);
     int64_t t = 0;
-    for (; t + TILE <= n; t += TILE) rows_quant<D, TILE>(W, xp, t * nb, y + t * ldy, rows, nb, ldy);
-    rest_quant<D, TILE - 1>(n - t, W, xp, t * nb, y + t * ldy, rows, nb, ldy);
+    for (; t + TILE <= n; t += TILE) rows_quant<D, TILE>(W, xp, t, y + t * ldy, rows, nb, ldy);
+    rest_quant<D, TILE - 1>(n - t, W, xp, t, y + t * ldy, rows, nb, ldy);
     _mm_free(xp.qs);
 }
 
