@@ -5,10 +5,10 @@
 // malloc), so the linker can never hand AVX-512 code to a caller on an older CPU.
 //
 // Float weights: 16 lanes per FMA, the row tail (cols % 16) by masked loads, which read nothing
-// past the row. Quantized weights: one 32-weight block is one 256-bit vector, and VNNI's
+// past the row. Quantized weights: two 32-weight blocks per 512-bit register, and VNNI's
 // vpdpbusd (unsigned bytes × signed bytes, 4 products summed into each int32 lane) replaces
-// AVX2's maddubs + madd pair; the 256-bit form (AVX512-VL) is used because a block fills it exactly
-// and Zen 4 runs 512-bit integer ops as two 256-bit halves anyway (docs/PERFORMANCE.md).
+// AVX2's maddubs + madd pair. A one-block-per-256-bit form was measured too: slower for Q8_0,
+// Q4_0, Q5_0 prefill, faster for Q4_1/Q5_1 (docs/PERFORMANCE.md).
 //
 // GEMM tiles: R weight rows × NT tokens; the 32 vector registers allow R·NT = 16 accumulators. The
 // tokens left after the full tiles go in one more pass (NT = the remainder), so each weight row is
