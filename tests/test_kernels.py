@@ -54,6 +54,40 @@ def test_matvec_matches_reference(isa: str, rows: int, cols: int, type_name: str
     assert np.all(np.abs(y - y_ref) <= 2 * tol)
 
 
+QUANT = {"q4_0": 2, "q4_1": 3, "q5_0": 6, "q5_1": 7, "q8_0": 8}
+# Token counts that run every tile remainder path (avx2 tiles 4 tokens, avx512 8).
+TOKENS = [1, 2, 3, 5, 8, 15, 17]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("rows,cols", [(33, 288), (5, 4096 + 32)])
+@pytest.mark.parametrize("n", TOKENS)
+@pytest.mark.parametrize("type_name", ["f16", *QUANT])
+def test_gemm_tokens_match_reference(isa: str, rows: int, cols: int, n: int, type_name: str) -> None:
+    """gemm of each ISA for n tokens equals the reference's for the same bytes.
+
+    Both quantize the activations with the same reference quantizer and sum each block exactly in
+    integers, so they differ only in the order of the float accumulation: the bound is the float
+    summation bound over Σ|w·x| (with x's rounding to 8 bits, at most half a step per element).
+    """
+    rng = np.random.default_rng(rows * 100 + n)
+    w = rng.standard_normal((rows, cols)).astype(np.float32)
+    x = rng.standard_normal((n, cols)).astype(np.float32)
+    if type_name == "f16":
+        raw, type_id, w_exact, k = w.astype(np.float16), 1, w.astype(np.float16).astype(np.float64), cols
+    else:
+        type_id = QUANT[type_name]
+        raw = _core.quantize(w, type_id).reshape(rows, -1)
+        w_exact = np.stack([_core.dequantize(r, type_id, cols) for r in raw]).astype(np.float64)
+        k = cols // 32
+    y = _core.gemm(raw, type_id, rows, cols, x, isa)
+    y_ref = _core.gemm(raw, type_id, rows, cols, x, "ref")
+    x_mag = np.abs(x).astype(np.float64) + np.abs(x).max(axis=1, keepdims=True) / 127
+    tol = 4 * (k + 8) * 2.0**-24 * (x_mag @ np.abs(w_exact).T) + 1e-30
+    assert y.shape == (n, rows)
+    assert np.all(np.abs(y - y_ref) <= tol), f"max err {np.max(np.abs(y - y_ref) / tol)} of tolerance"
+
+
 def test_matvec_rejects_bad_shapes() -> None:
     """Wrong sizes at the border give ValueError naming the argument, not a crash."""
     w, x = _inputs(3, 8, 0)

@@ -11,19 +11,13 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "x86_common.h"
 
 namespace pyrnn {
 
 namespace {
 
 constexpr int TILE = 4; // tokens per weight-row pass
-
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -110,16 +104,7 @@ void gemm_float_avx2(const void* w, const float* x, float* y, int64_t rows, int6
 
 // ---- quantized weights × 8-bit activations (the reference twins are dot_q*_ in ref.cpp) --------
 
-inline float half(uint16_t h) { return _cvtsh_ss(h); }
 inline __m256i load32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-
-// 16 bytes of nibbles → 32 bytes: low nibbles in bytes 0..15, high nibbles in bytes 16..31
-// (ggml's element order within a block).
-inline __m256i unpack_nibbles(const uint8_t* qs) {
-    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m128i m = _mm_set1_epi8(0x0f);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
-}
 
 // 32 bits → 32 bytes of 0x10 where the bit is set (bit j → byte j).
 inline __m256i bits_to_0x10(const uint8_t* qh) {

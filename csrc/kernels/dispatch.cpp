@@ -31,6 +31,7 @@ namespace {
 
 struct cpu_caps {
     bool avx2 = false; // with FMA and F16C, as every AVX2 CPU since Haswell/Zen has
+    bool avx512 = false; // AVX-512 F, BW, VL and VNNI (Ice Lake, Cascade Lake, Zen 4 and later)
     bool neon = false;    // AArch64 Advanced SIMD: part of the baseline, always true there
     bool dotprod = false; // ARMv8.2 SDOT/UDOT (FEAT_DotProd)
 };
@@ -64,10 +65,15 @@ cpu_caps detect() {
     cpuid(1, 0, r);
     const bool fma = r[2] & (1u << 12), osxsave = r[2] & (1u << 27), f16c = r[2] & (1u << 29);
     if (!osxsave || max_leaf < 7) return c;
-    const bool os_avx = (xcr0() & 0x6) == 0x6; // the OS saves XMM and YMM registers
+    const unsigned long long xcr = xcr0();
+    const bool os_avx = (xcr & 0x6) == 0x6;       // the OS saves XMM and YMM registers
+    const bool os_avx512 = (xcr & 0xe6) == 0xe6;  // ... and opmask, upper ZMM0-15, ZMM16-31 (bits 5-7)
     cpuid(7, 0, r);
     const bool avx2 = r[1] & (1u << 5);
     c.avx2 = os_avx && avx2 && fma && f16c;
+    // Skylake-SP/X has F, BW and VL but no VNNI: it stays on avx2 (the quantized kernels need VNNI).
+    const bool f = r[1] & (1u << 16), bw = r[1] & (1u << 30), vl = r[1] & (1u << 31), vnni = r[2] & (1u << 11);
+    c.avx512 = c.avx2 && os_avx512 && f && bw && vl && vnni;
     return c;
 }
 #elif defined(__aarch64__) || defined(_M_ARM64)
@@ -105,6 +111,12 @@ tables build_tables() {
         kernel_table k = ref;
         override_avx2(k);
         t.list.emplace_back("avx2", k);
+#ifdef PYRNN_HAVE_AVX512
+        if (t.caps.avx512) { // the avx2 table, with what AVX-512 speeds up overridden
+            override_avx512(k);
+            t.list.emplace_back("avx512", k);
+        }
+#endif
     }
 #endif
 #ifdef PYRNN_HAVE_NEON
@@ -167,6 +179,7 @@ std::string cpu_features() {
 #if defined(__x86_64__) || defined(_M_X64)
     s = "x86_64";
     if (c.avx2) s += " avx2 fma f16c";
+    if (c.avx512) s += " avx512f avx512bw avx512vl avx512_vnni";
 #elif defined(__aarch64__) || defined(_M_ARM64)
     s = "aarch64";
     if (c.neon) s += " asimd";

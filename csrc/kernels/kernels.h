@@ -28,7 +28,7 @@ struct kernel_table {
     gemm_fn gemm[GGML_TYPE_COUNT] = {}; // nullptr: type not computable
     float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
     // Benchmark probes (models never call them): read n floats once; run iters rounds of 16
-    // independent 8-wide FMAs (the reference runs scalar ones) and return a value that depends on all.
+    // independent vector-wide FMAs (the reference runs scalar ones) and return a value that depends on all.
     float (*sum_f32)(const float* a, int64_t n) = nullptr;
     float (*fma_probe)(int64_t iters, int64_t* flops) = nullptr;
 };
@@ -36,6 +36,7 @@ struct kernel_table {
 // Fill / override entry points, one per kernel file.
 void fill_ref(kernel_table& t);
 void override_avx2(kernel_table& t); // x86-64 builds only (PYRNN_HAVE_AVX2)
+void override_avx512(kernel_table& t); // x86-64, on top of the avx2 table (PYRNN_HAVE_AVX512)
 void override_neon(kernel_table& t); // AArch64 builds only (PYRNN_HAVE_NEON)
 void override_neon_dotprod(kernel_table& t); // AArch64, on top of the neon table (PYRNN_HAVE_NEON_DOTPROD)
 

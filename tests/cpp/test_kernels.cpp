@@ -46,9 +46,12 @@ constexpr double kUnit = 1.0 / (1 << 24); // float unit roundoff, 2⁻²⁴
 const uint32_t kFloatTypes[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16};
 const uint32_t kQuantTypes[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1};
 const int64_t kRows[] = {1, 7, 31, 33};
-const int64_t kTokens[] = {1, 3, 5}; // 5 = one tile of 4 + 1; 3 = no full tile
-// Float rows have no blocks: odd column counts test every tail of the vector loops.
-const int64_t kFloatCols[] = {1, 3, 7, 13, 32, 33, 100, 4096 + 32};
+// Every tile remainder path: avx2 tiles 4 tokens, avx512 8 (then one pass of the 1..7 left), so
+// 1, 2, 3 (no full tile), 5 (4 + 1), 8 (one full avx512 tile), 15 (8 + 7), 17 (2·8 + 1, 4·4 + 1).
+const int64_t kTokens[] = {1, 2, 3, 5, 8, 15, 17};
+// Float rows have no blocks: odd column counts test every tail of the vector loops (8 lanes for
+// avx2/neon, 16 with masked tails for avx512: 15, 17, 31, 33 hit both sides of a vector).
+const int64_t kFloatCols[] = {1, 3, 7, 13, 15, 17, 31, 32, 33, 100, 4096 + 32};
 const int64_t kQuantCols[] = {32, 64, 96, 160, 288, 4096 + 32};
 
 // Uniform in [−1, 1) times a scale 2⁻⁴..2³ that changes every 32 values (so block scales differ).
@@ -326,6 +329,13 @@ void check_dispatch(const std::string& expect) {
     if (expect == "neon") {
         check(!dotprod && kernels_for("neon_dotprod") == nullptr, "no dotprod table on a CPU without dotprod");
     }
+#endif
+#if defined(__x86_64__) || defined(_M_X64)
+    // avx512 is listed exactly when dispatch saw F, BW, VL and VNNI with OS support (cpu_features
+    // reports what it saw), and then on top of avx2.
+    const bool avx512 = cpu_features().find("avx512_vnni") != std::string::npos;
+    check(contains(isas, "avx512") == avx512, "avx512 listed exactly when detected (" + cpu_features() + ")");
+    if (avx512) check(contains(isas, "avx2"), "an avx512 CPU also runs the avx2 table");
 #endif
 }
 
