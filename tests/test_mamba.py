@@ -25,6 +25,7 @@ from mamba_hf import (  # noqa: E402
     run_hf,
     save_state_spaces,
 )
+from tiny_models import assert_prefill_lengths_equal_steps  # noqa: E402
 
 FIXTURES = interop_fixture("mamba")
 needs_fixtures = pytest.mark.skipif(not FIXTURES.exists(), reason="llama.cpp interop fixtures live in ../shared")
@@ -123,6 +124,7 @@ def test_prefill_equals_steps_and_state_continues(tmp_path: Path) -> None:
     convert(tmp_path / "hf", tmp_path / "m.gguf", out_type="f32")
     m = _core.Model(str(tmp_path / "m.gguf"))
     tokens = np.random.default_rng(1).integers(0, 500, 150).tolist()
+    assert_prefill_lengths_equal_steps(m, tokens)
     s_seq = np.zeros(m.state_size, np.float32)
     all_seq = m.forward(tokens, s_seq, all_logits=True)
     s_step = np.zeros(m.state_size, np.float32)

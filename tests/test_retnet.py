@@ -20,6 +20,7 @@ from pyrnn.converters.torch_pickle import load_pth
 pytest.importorskip("torch", reason="the torchscale reference needs PyTorch (README test command)")
 pytest.importorskip("torchscale", reason="the reference implementation is pip torchscale==0.3.0")
 from retnet_official import run_torchscale  # noqa: E402
+from tiny_models import assert_prefill_lengths_equal_steps  # noqa: E402
 
 N_TOKENS = 80  # more than one 64-token chunk
 
@@ -109,6 +110,7 @@ def test_prefill_equals_steps_and_state_continues(models: list[Any]) -> None:
     cfg, d, _ = models[1]
     m = _core.Model(str(d / "retnet.gguf"))
     tokens = np.random.default_rng(7).integers(0, cfg["vocab_size"], 150).tolist()
+    assert_prefill_lengths_equal_steps(m, tokens)
     s_seq = np.zeros(m.state_size, np.float32)
     all_seq = m.forward(tokens, s_seq, all_logits=True)
     s_step = np.zeros(m.state_size, np.float32)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rwkv_official import run_official
+from tiny_models import assert_prefill_lengths_equal_steps
 
 import pyrnn
 from pyrnn import _core
@@ -138,6 +139,7 @@ def test_prefill_equals_steps_and_state_continues(tmp_path: Path) -> None:
     convert(pth, gguf, out_type="f32")
     m = load(gguf)
     tokens = np.random.default_rng(1).integers(0, 300, 150).tolist()  # > two 64-token chunks
+    assert_prefill_lengths_equal_steps(m, tokens)
 
     def fresh() -> np.ndarray:
         s = np.zeros(m.state_size, np.float32)

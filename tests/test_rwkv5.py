@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rwkv_official import run_official
+from tiny_models import assert_prefill_lengths_equal_steps
 
 import pyrnn
 from pyrnn import _core
@@ -141,6 +142,7 @@ def test_prefill_equals_steps_and_state_continues(tmp_path: Path) -> None:
     make_checkpoint(pth, 128, 2, 300, 52, seed=5)
     m = convert_and_load(pth, tmp_path / "m.gguf")
     tokens = np.random.default_rng(1).integers(0, 300, 150).tolist()  # > one 64-token chunk
+    assert_prefill_lengths_equal_steps(m, tokens)
     s_seq = np.zeros(m.state_size, np.float32)
     all_seq = m.forward(tokens, s_seq, all_logits=True)
     s_step = np.zeros(m.state_size, np.float32)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from rwkv_official import run_official
 from shared_paths import interop
-from tiny_models import rwkv6_state_dict, save_safetensors
+from tiny_models import assert_prefill_lengths_equal_steps, rwkv6_state_dict, save_safetensors
 
 import pyrnn
 from pyrnn import _core
@@ -134,6 +134,7 @@ def test_prefill_equals_steps_and_state_continues(tmp_path: Path) -> None:
     convert(pth, gguf, out_type="f32")
     m = _core.Model(str(gguf))
     tokens = np.random.default_rng(1).integers(0, 300, 150).tolist()  # > one 64-token chunk
+    assert_prefill_lengths_equal_steps(m, tokens)
     s_seq = np.zeros(m.state_size, np.float32)
     all_seq = m.forward(tokens, s_seq, all_logits=True)
     all_step, s_step = run_steps(m, tokens)

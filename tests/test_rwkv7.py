@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rwkv_official import run_official
 from shared_paths import interop
-from tiny_models import rwkv7_state_dict
+from tiny_models import assert_prefill_lengths_equal_steps, rwkv7_state_dict
 
 import pyrnn
 from pyrnn import _core
@@ -75,6 +75,7 @@ def test_prefill_equals_steps_and_state_continues(tmp_path: Path) -> None:
     convert(pth, gguf, out_type="f32")
     m = _core.Model(str(gguf))
     tokens = np.random.default_rng(1).integers(0, 300, 150).tolist()  # > one 64-token chunk
+    assert_prefill_lengths_equal_steps(m, tokens)
     s_seq = np.zeros(m.state_size, np.float32)
     all_seq = m.forward(tokens, s_seq, all_logits=True)
     s_step = np.zeros(m.state_size, np.float32)

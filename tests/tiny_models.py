@@ -8,6 +8,7 @@ norm weights near (not at) 1 and biases near (not at) 0, so a skipped norm shows
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,3 +123,31 @@ def tiny_rwkv7_gguf(tmp: Path, seed: int = 0, V: int = 300) -> Path:
     out = tmp / f"rwkv7-{seed}.gguf"
     convert(src, out, out_type="f32")
     return out
+
+
+PREFILL_LENGTHS = (1, 7, 33, 130)  # odd: inside one 64-token chunk, and across one and two chunk boundaries
+
+
+def assert_prefill_lengths_equal_steps(m: Any, tokens: list[int], tol: float = 1e-5) -> None:
+    """For each T in PREFILL_LENGTHS, one T-token call from a fresh state equals T single-token calls:
+    every token's logits and the final state, within `tol` of their largest magnitude (fp32 rounding:
+    the sequence path orders some sums differently). Fails if a chunked/threaded recurrence drifts."""
+    for T in PREFILL_LENGTHS:
+        s_seq = np.zeros(m.state_size, np.float32)
+        seq = np.asarray(m.forward(tokens[:T], s_seq, all_logits=True)).reshape(T, -1)
+        s_step = np.zeros(m.state_size, np.float32)
+        steps = np.stack([np.asarray(m.forward([t], s_step)).reshape(-1) for t in tokens[:T]])
+        assert np.abs(seq - steps).max() <= tol * np.abs(steps).max(), f"logits, T={T}"
+        assert np.abs(s_seq - s_step).max() <= tol * np.abs(s_step).max(), f"state, T={T}"
+    # recurrences split over the pool's threads by head/channel, projections by rows: no sum changes
+    # order, so 3 threads give the same bits as 1
+    T, threads = PREFILL_LENGTHS[-1], m.threads
+    try:
+        runs = []
+        for n in (1, 3):
+            m.threads = n
+            s = np.zeros(m.state_size, np.float32)
+            runs.append((np.asarray(m.forward(tokens[:T], s, all_logits=True)), s))
+    finally:
+        m.threads = threads
+    assert np.array_equal(runs[0][0], runs[1][0]) and np.array_equal(runs[0][1], runs[1][1])

@@ -117,33 +117,38 @@ void mamba2_model::mixer(const mamba2_layer& ly, float* x, float* s, int64_t T) 
     const int64_t W = 2 * D + 2 * G * N + H; // in_proj width
     const int64_t heads_per_group = H / G, group_size = D / G;
     std::vector<float> xn(size_t(T * C)), zxbcdt(size_t(T * W)), xbc(size_t(T * Q)), dt(size_t(T * H)),
-        y(size_t(T * D)), out(size_t(T * C)), dtB(static_cast<size_t>(N));
+        y(size_t(T * D)), out(size_t(T * C));
     rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
     matmul(ly.in_proj, xn.data(), zxbcdt.data(), T);
     ssm::causal_conv_silu(zxbcdt.data() + D, W, ly.conv_w, ly.conv_b, conv_state, xbc.data(), T, Q, K);
     for (int64_t t = 0; t < T; t++) {
         for (int64_t h = 0; h < H; h++) dt[t * H + h] = ssm::softplus(zxbcdt[t * W + D + Q + h] + ly.dt_b[h]);
     }
-    // The scan, head by head: S ← exp(dt·A)·S + x ⊗ (dt·B) ;  y = S·C + D·x   (S: P × N)
-    for (int64_t h = 0; h < H; h++) {
-        float* S = ssm_state + h * P * N;
-        const int64_t g = h / heads_per_group;
-        for (int64_t t = 0; t < T; t++) {
-            const float* xt = &xbc[t * Q];
-            const float *xh = xt + h * P, *B = xt + D + g * N, *Cm = xt + D + G * N + g * N;
-            const float dth = dt[t * H + h], dA = std::exp(dth * ly.A[h]);
-            for (int64_t k = 0; k < N; k++) dtB[k] = dth * B[k];
-            for (int64_t p = 0; p < P; p++) {
-                float* Sp = S + p * N;
-                float yp = 0.0f;
-                for (int64_t k = 0; k < N; k++) {
-                    Sp[k] = Sp[k] * dA + dtB[k] * xh[p];
-                    yp += Sp[k] * Cm[k];
+    // The scan, head by head (heads are independent: split over the threads; one head's state, P·N
+    // floats, stays in cache over the chunk):
+    //   S ← exp(dt·A)·S + x ⊗ (dt·B) ;  y = S·C + D·x   (S: P × N)
+    // Sequential, not SSD's chunked form: on a CPU that form costs the same 2·P·N multiply-adds per
+    // token and head plus its T×T terms (docs/PERFORMANCE.md, prefill).
+    const auto dot = kernels().dot_f32;
+    parallel_for(H, [&](int64_t h0, int64_t h1) {
+        std::vector<float> dtB(static_cast<size_t>(N));
+        for (int64_t h = h0; h < h1; h++) {
+            float* S = ssm_state + h * P * N;
+            const int64_t g = h / heads_per_group;
+            for (int64_t t = 0; t < T; t++) {
+                const float* xt = &xbc[t * Q];
+                const float *xh = xt + h * P, *B = xt + D + g * N, *Cm = xt + D + G * N + g * N;
+                const float dth = dt[t * H + h], dA = std::exp(dth * ly.A[h]);
+                for (int64_t k = 0; k < N; k++) dtB[k] = dth * B[k];
+                for (int64_t p = 0; p < P; p++) {
+                    float* Sp = S + p * N;
+                    const float xp = xh[p];
+                    for (int64_t k = 0; k < N; k++) Sp[k] = Sp[k] * dA + dtB[k] * xp;
+                    y[t * D + h * P + p] = dot(Sp, Cm, N) + ly.Dskip[h] * xp;
                 }
-                y[t * D + h * P + p] = yp + ly.Dskip[h] * xh[p];
             }
         }
-    }
+    });
     // Gated RMSNorm, norm after gate: y ← y·silu(z), then RMS-normalise each group of D/G channels.
     for (int64_t t = 0; t < T; t++) {
         float* yt = &y[t * D];

@@ -41,6 +41,24 @@ inline void get_row(const matrix& w, int64_t r, float* out) {
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
+// fn(i0, i1) over slices of [0, n) on the current pool's threads (the recurrences: heads or channels
+// are independent). Each index is handled whole by one thread, so results do not depend on the
+// thread count.
+template <typename Fn>
+void parallel_for(int64_t n, Fn fn) {
+    thread_pool* pool = current_pool();
+    const int n_tasks = pool ? int(std::min<int64_t>(pool->size(), n)) : 1;
+    if (n_tasks <= 1) {
+        fn(int64_t(0), n);
+        return;
+    }
+    const int64_t per = (n + n_tasks - 1) / n_tasks;
+    pool->run(n_tasks, [&](int i) {
+        const int64_t i0 = i * per, i1 = std::min(n, i0 + per);
+        if (i0 < i1) fn(i0, i1);
+    });
+}
+
 // LayerNorm over n features of one row (biased variance, as torch), y may alias x.
 inline void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
     double mean = 0.0;

@@ -171,6 +171,7 @@ void retnet_model::rotate(float* x, uint32_t pos, int64_t T) const {
 //   s' = s·γ + 1;  S ← S · (√s·γ / √s') + (v ⊗ k) / √s';  o = S·q
 void retnet_model::retention_step(float* S_all, float* scale, const float* q, const float* k, const float* v,
                                   float* o) const {
+    const auto dot = kernels().dot_f32;
     for (int64_t h = 0; h < H; h++) {
         float* S = S_all + h * dv * dk;
         const float* qh = q + h * dk;
@@ -182,12 +183,8 @@ void retnet_model::retention_step(float* S_all, float* scale, const float* q, co
         for (int64_t i = 0; i < dv; i++) {
             float* Si = S + i * dk;
             const float vi = v[h * dv + i] * inv;
-            float acc = 0.0f;
-            for (int64_t j = 0; j < dk; j++) {
-                Si[j] = Si[j] * a + vi * kh[j];
-                acc += Si[j] * qh[j];
-            }
-            o[h * dv + i] = acc;
+            for (int64_t j = 0; j < dk; j++) Si[j] = Si[j] * a + vi * kh[j];
+            o[h * dv + i] = dot(Si, qh, dk);
         }
     }
 }
@@ -195,11 +192,15 @@ void retnet_model::retention_step(float* S_all, float* scale, const float* q, co
 // T tokens at once (§3.4), per head, with Ŝ = S·√scale the unnormalised state before the chunk:
 //   o[j]  = ( Σ_{m≤j} γ^{j−m} (q_j·k_m) v_m  +  γ^{j+1} Ŝ q_j ) / √s_j      s_j: the step's scale
 //   Ŝ'    = γ^T Ŝ + Σ_m γ^{T−1−m} v_m ⊗ k_m;   S ← Ŝ' / √s_{T−1}
-// The same numbers as T steps (up to rounding), without a pass over S per token.
+// The same numbers as T steps (up to rounding), without a pass over S per token. The two dv×dk×T
+// products (Ŝ q_j for every j, and Σ_m v_m ⊗ k_m) are most of the work: they go through the F32 GEMM
+// of the kernel table, split over the threads like the projections.
 // q, k: [T][D] (rotated, k scaled); v, o: [T][Dv].
 void retnet_model::retention_chunk(float* S_all, float* scale, const float* q, const float* k, const float* v,
                                    float* o, int64_t T) const {
-    std::vector<float> pw(size_t(T + 1)), root(T), att(size_t(T * T)), Sq(dv);
+    const auto dot = kernels().dot_f32;
+    std::vector<float> pw(size_t(T + 1)), root(T), att(size_t(T * T)), qh(size_t(T * dk)), Sq(size_t(T * dv)),
+        kt(size_t(dk * T)), vt(size_t(dv * T)), kv(size_t(dv * dk));
     for (int64_t h = 0; h < H; h++) {
         float* S = S_all + h * dv * dk;
         for (int64_t e = 0; e <= T; e++) pw[e] = float(std::exp(double(e) * log_gamma[h])); // γ^e
@@ -211,25 +212,21 @@ void retnet_model::retention_chunk(float* S_all, float* scale, const float* q, c
         }
         scale[h] = s;
         for (int64_t e = 0; e < dv * dk; e++) S[e] *= unnorm; // → Ŝ
+        // this head's q as contiguous rows, k and γ^{T−1−m}·v transposed (the GEMMs' layouts)
+        for (int64_t j = 0; j < T; j++) {
+            std::copy_n(q + j * D + h * dk, dk, &qh[j * dk]);
+            for (int64_t c = 0; c < dk; c++) kt[c * T + j] = k[j * D + h * dk + c];
+            for (int64_t i = 0; i < dv; i++) vt[i * T + j] = v[j * Dv + h * dv + i] * pw[T - 1 - j];
+        }
         // att[j][m] = γ^{j−m} q_j·k_m for m ≤ j
         for (int64_t j = 0; j < T; j++) {
-            const float* qj = q + j * D + h * dk;
-            for (int64_t m = 0; m <= j; m++) {
-                const float* km = k + m * D + h * dk;
-                float d = 0.0f;
-                for (int64_t c = 0; c < dk; c++) d += qj[c] * km[c];
-                att[j * T + m] = d * pw[j - m];
-            }
+            for (int64_t m = 0; m <= j; m++) att[j * T + m] = dot(&qh[j * dk], k + m * D + h * dk, dk) * pw[j - m];
         }
+        matmul(matrix{S, GGML_TYPE_F32, dv, dk}, qh.data(), Sq.data(), T); // Sq[j][i] = (Ŝ q_j)[i]
         for (int64_t j = 0; j < T; j++) {
-            const float* qj = q + j * D + h * dk;
             float* oj = o + j * Dv + h * dv;
-            for (int64_t i = 0; i < dv; i++) { // cross-chunk part from the carried state
-                const float* Si = S + i * dk;
-                float d = 0.0f;
-                for (int64_t c = 0; c < dk; c++) d += Si[c] * qj[c];
-                oj[i] = d * pw[j + 1];
-            }
+            const float* sqj = &Sq[j * dv];
+            for (int64_t i = 0; i < dv; i++) oj[i] = sqj[i] * pw[j + 1]; // cross-chunk part from the carried state
             for (int64_t m = 0; m <= j; m++) { // inside the chunk
                 const float a = att[j * T + m];
                 const float* vm = v + m * Dv + h * dv;
@@ -238,18 +235,11 @@ void retnet_model::retention_chunk(float* S_all, float* scale, const float* q, c
             const float inv = 1.0f / root[j];
             for (int64_t i = 0; i < dv; i++) oj[i] *= inv;
         }
-        // Ŝ' = γ^T Ŝ + Σ_m γ^{T−1−m} v_m ⊗ k_m, then back to torchscale's normalised S
+        // Ŝ' = γ^T Ŝ + Σ_m γ^{T−1−m} v_m ⊗ k_m (kv[i][c] = Σ_m vt[i][m]·kt[c][m]), then back to the
+        // normalised S
+        matmul(matrix{kt.data(), GGML_TYPE_F32, dk, T}, vt.data(), kv.data(), dv);
         const float inv_end = 1.0f / root[T - 1];
-        for (int64_t i = 0; i < dv; i++) {
-            float* Si = S + i * dk;
-            for (int64_t c = 0; c < dk; c++) Si[c] *= pw[T];
-            for (int64_t m = 0; m < T; m++) {
-                const float vi = v[m * Dv + h * dv + i] * pw[T - 1 - m];
-                const float* km = k + m * D + h * dk;
-                for (int64_t c = 0; c < dk; c++) Si[c] += vi * km[c];
-            }
-            for (int64_t c = 0; c < dk; c++) Si[c] *= inv_end;
-        }
+        for (int64_t e = 0; e < dv * dk; e++) S[e] = (S[e] * pw[T] + kv[e]) * inv_end;
     }
 }
 

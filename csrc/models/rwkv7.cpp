@@ -159,21 +159,26 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
     lora(ly.g1, ly.g2, xg, g.data(), sigmoid_f);
     if (!first_layer) lora(ly.v1, ly.v2, xv, vg.data(), identity);
 
-    std::vector<float> kk(C), w(C);
+    // Per token, elementwise: a, the decay w, the normalised key kk, the adjusted k, the mixed v.
+    std::vector<float> kk(TC), kka(TC), w(TC);
     for (int64_t t = 0; t < T; t++) {
-        float *rt = &r[t * C], *kt = &k[t * C], *vt = &v[t * C], *at = &a[t * C], *yt = &y[t * C];
+        float *kt = &k[t * C], *vt = &v[t * C], *at = &a[t * C];
+        float *kkt = &kk[t * C], *wt = &w[t * C];
         for (int64_t c = 0; c < C; c++) {
             at[c] = sigmoid(ly.a0[c] + at[c]);
-            w[c] = std::exp(-0.606531f * sigmoid(ly.w0[c] + wl[t * C + c]));
-            kk[c] = kt[c] * ly.k_k[c];
+            wt[c] = std::exp(-0.606531f * sigmoid(ly.w0[c] + wl[t * C + c]));
+            kkt[c] = kt[c] * ly.k_k[c];
         }
         for (int64_t h = 0; h < H; h++) { // kk ← per-head L2 normalise (eps 1e-12, as F.normalize)
             float ss = 0.0f;
-            for (int64_t i = 0; i < N; i++) ss += kk[h * N + i] * kk[h * N + i];
+            for (int64_t i = 0; i < N; i++) ss += kkt[h * N + i] * kkt[h * N + i];
             const float inv = 1.0f / std::max(std::sqrt(ss), 1e-12f);
-            for (int64_t i = 0; i < N; i++) kk[h * N + i] *= inv;
+            for (int64_t i = 0; i < N; i++) kkt[h * N + i] *= inv;
         }
-        for (int64_t c = 0; c < C; c++) kt[c] = kt[c] * (1.0f + (at[c] - 1.0f) * ly.k_a[c]);
+        for (int64_t c = 0; c < C; c++) {
+            kka[t * C + c] = kkt[c] * at[c];
+            kt[c] = kt[c] * (1.0f + (at[c] - 1.0f) * ly.k_a[c]);
+        }
         if (first_layer) {
             for (int64_t c = 0; c < C; c++) v_first[t * C + c] = vt[c];
         } else {
@@ -181,22 +186,32 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
                 vt[c] += (v_first[t * C + c] - vt[c]) * sigmoid(ly.v0[c] + vg[t * C + c]);
             }
         }
-        // S ← S·diag(w) + (S·(−kk)) ⊗ (kk⊙a) + v ⊗ k ;  y = S·r   (per head, S[v][k])
-        for (int64_t h = 0; h < H; h++) {
+    }
+    // The recurrence, head by head over the chunk (heads are independent: split over the threads; a
+    // head's state, N² floats, stays in cache). Per head, S[v][k]:
+    //   S ← S·diag(w) + (S·(−kk)) ⊗ (kk⊙a) + v ⊗ k ;  y = S·r
+    // Sequential, not the chunked WY form: on a CPU that form saves no multiply-adds at N = 64
+    // (docs/PERFORMANCE.md, prefill). The two row dot products go through the kernel table.
+    const auto dot = kernels().dot_f32;
+    parallel_for(H, [&](int64_t h0, int64_t h1) {
+        for (int64_t h = h0; h < h1; h++) {
             float* S = S_all + h * N * N;
             const int64_t o = h * N;
-            for (int64_t i = 0; i < N; i++) { // row i: value channel
-                float* Si = S + i * N;
-                float sa = 0.0f;
-                for (int64_t j = 0; j < N; j++) sa -= Si[j] * kk[o + j];
-                float yi = 0.0f;
-                for (int64_t j = 0; j < N; j++) {
-                    Si[j] = Si[j] * w[o + j] + sa * kk[o + j] * at[o + j] + vt[o + i] * kt[o + j];
-                    yi += Si[j] * rt[o + j];
+            for (int64_t t = 0; t < T; t++) {
+                const float *rt = &r[t * C + o], *kt = &k[t * C + o], *vt = &v[t * C + o];
+                const float *kkt = &kk[t * C + o], *kat = &kka[t * C + o], *wt = &w[t * C + o];
+                for (int64_t i = 0; i < N; i++) { // row i: value channel
+                    float* Si = S + i * N;
+                    const float sa = -dot(Si, kkt, N), vi = vt[i];
+                    for (int64_t j = 0; j < N; j++) Si[j] = Si[j] * wt[j] + sa * kat[j] + vi * kt[j];
+                    y[t * C + o + i] = dot(Si, rt, N);
                 }
-                yt[o + i] = yi;
             }
         }
+    });
+    for (int64_t t = 0; t < T; t++) {
+        const float *rt = &r[t * C], *kt = &k[t * C], *vt = &v[t * C];
+        float* yt = &y[t * C];
         group_norm(yt, ly.lnx_w, ly.lnx_b, yt, C, H, 64e-5f);
         for (int64_t h = 0; h < H; h++) { // bonus: (Σ r·k·r_k) v, per head
             float b = 0.0f;
