@@ -4,8 +4,10 @@
 #   1. tools: apt (debootstrap, qemu-user, g++-aarch64-linux-gnu) and pip (build, auditwheel, ...);
 #   2. an arm64 Debian root file system with python3, numpy and pytest (cached in build/aarch64-rootfs;
 #      no chroot, binfmt or maintainer scripts: the .debs are unpacked and run with qemu-aarch64 -L);
-#   3. the wheel: scikit-build-core + cmake/aarch64-linux-gnu.cmake, then `auditwheel repair`;
-#   4. the x86-64 reference: this source built and installed into a temporary directory, then
+#   3. the sdist, and from it the wheel: scikit-build-core + cmake/aarch64-linux-gnu.cmake, then
+#      `auditwheel repair`;
+#   4. the x86-64 reference: the same sdist built as Termux builds it (clang, the system's cmake and
+#      ninja, pip --no-build-isolation --no-deps) into a temporary directory, then
 #      tests/aarch64_smoke/reference.py (greedy tokens, logits, a serialized state);
 #   5. the wheel and its dependencies (aarch64 wheels from the index) installed with pip --target, and
 #      tests/aarch64_smoke/smoke_aarch64.py run under qemu once per QEMU_CPU: cortex-a53 (NEON, no
@@ -45,8 +47,9 @@ command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || pkgs+=(debo
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || pkgs+=(debian-archive-keyring)
 command -v qemu-aarch64 >/dev/null || pkgs+=(qemu-user)
 command -v aarch64-linux-gnu-g++ >/dev/null || pkgs+=(g++-aarch64-linux-gnu)
-command -v cmake >/dev/null || pkgs+=(cmake)
-command -v ninja >/dev/null || pkgs+=(ninja-build)
+[ -x /usr/bin/cmake ] || pkgs+=(cmake)       # the system's, not PyPI's: the Termux-style build uses it
+[ -x /usr/bin/ninja ] || pkgs+=(ninja-build)
+command -v clang++ >/dev/null || pkgs+=(clang)
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "installing: ${pkgs[*]}"
   $sudo apt-get update -qq
@@ -84,7 +87,14 @@ hostver=$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 [ "$pyver" = "$hostver" ] || { echo "aarch64 Python is $pyver, host Python $hostver: the cross-built wheel needs the same"; exit 1; }
 abi=cpython-${pyver/./}-aarch64-linux-gnu
 
-step "cross-build the aarch64 wheel ($(basename "$toolchain"))"
+step "sdist"
+python -m build --sdist --outdir "$work/sdist" . >"$work/sdist.log" 2>&1 || { tail -20 "$work/sdist.log"; exit 1; }
+sdist=$(ls "$work"/sdist/pyrnn-*.tar.gz)
+tar -xzf "$sdist" -C "$work/sdist"
+src=$(ls -d "$work"/sdist/pyrnn-*/)
+echo "$(basename "$sdist")"
+
+step "cross-build the aarch64 wheel from the sdist ($(basename "$toolchain"))"
 # The host Python builds it, told the target's platform, extension suffix and headers (Debian's
 # multiarch pyconfig.h lives under the rootfs' /usr/include/aarch64-linux-gnu: -idirafter finds it).
 SETUPTOOLS_EXT_SUFFIX=.$abi.so _PYTHON_HOST_PLATFORM=linux-aarch64 CMAKE_TOOLCHAIN_FILE=$toolchain \
@@ -94,7 +104,7 @@ SETUPTOOLS_EXT_SUFFIX=.$abi.so _PYTHON_HOST_PLATFORM=linux-aarch64 CMAKE_TOOLCHA
     -Ccmake.define.Python_INCLUDE_DIR="$rootfs/usr/include/python$pyver" \
     -Ccmake.define.PYTHON_MODULE_EXTENSION=".$abi.so" \
     -Ccmake.define.CMAKE_CXX_FLAGS="-idirafter $rootfs/usr/include" \
-    . >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
+    "$src" >"$work/build.log" 2>&1 || { tail -40 "$work/build.log"; exit 1; }
 file "$cross"/_core*.so | sed "s|$cross/||"
 
 step "auditwheel repair → manylinux aarch64"
@@ -106,9 +116,16 @@ plat=${plat%%.*}  # first of several dotted platform tags
 echo "$(basename "$wheel")"
 auditwheel show "$wheel" >"$work/show.txt" && head -4 "$work/show.txt"
 
-step "x86-64 reference: this source installed into a temporary directory"
-python -m pip install -q --no-deps --no-build-isolation --target "$work/x86site" \
-  --config-settings=build-dir="$work/x86build" . >"$work/x86build.log" 2>&1 || { tail -40 "$work/x86build.log"; exit 1; }
+step "x86-64 reference: the sdist built as on Termux (clang, /usr/bin/cmake and ninja, no isolation)"
+CC=clang CXX=clang++ CMAKE_EXECUTABLE=/usr/bin/cmake CMAKE_MAKE_PROGRAM=/usr/bin/ninja \
+  python -m pip install -v --no-deps --no-build-isolation --target "$work/x86site" \
+  --config-settings=build-dir="$work/x86build" "$sdist" >"$work/x86build.log" 2>&1 || { tail -40 "$work/x86build.log"; exit 1; }
+# Prove it was that toolchain (scikit-build-core would otherwise take PyPI's cmake when installed)
+grep -q "CXX compiler identification is Clang" "$work/x86build.log" || { echo "the sdist build did not use clang"; exit 1; }
+grep -q "$(/usr/bin/cmake --version | head -1 | awk '{print $3}')" "$work/x86build.log" ||
+  { echo "the sdist build did not use /usr/bin/cmake"; exit 1; }
+grep -m1 "CXX compiler identification" "$work/x86build.log"
+grep -m1 -i "using CMake" "$work/x86build.log" || true
 (cd "$work" && PYTHONPATH="$work/x86site" python "$root/tests/aarch64_smoke/reference.py" "$work/ref.npz")
 
 step "install the wheel and its dependencies (numpy, tokenizers) for $plat"
