@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "bpe_tokenizer.h"
 #include "gguf.h"
 #include "kernels/kernels.h"
 #include "mapped_file.h"
@@ -109,40 +110,6 @@ void require(const T* p, const char* what) {
     if (p == nullptr) fail(PYRNN_ERR_ARGUMENT, std::string(what) + ": expected a pointer, found NULL");
 }
 
-// ---- the byte-level BPE alphabet (decode only) ----------------------------------------------
-
-// GPT-2's printable stand-in code point for each byte → the byte; -1 for other code points.
-std::vector<int> byte_level_inverse() {
-    std::vector<int> inv(324, -1);
-    int extra = 0;
-    for (int b = 0; b < 256; b++) {
-        const bool keep = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
-        inv[keep ? b : 256 + extra++] = b;
-    }
-    return inv;
-}
-
-// The bytes a byte-level token stands for, or false if `text` (UTF-8) is not all stand-ins.
-bool byte_level_bytes(std::string_view text, const std::vector<int>& inv, std::string& out) {
-    out.clear();
-    for (size_t i = 0; i < text.size();) {
-        const auto c = uint8_t(text[i]);
-        uint32_t cp;
-        if (c < 0x80) {
-            cp = c;
-            i += 1;
-        } else if ((c & 0xE0) == 0xC0 && i + 1 < text.size()) {
-            cp = uint32_t(c & 0x1F) << 6 | (uint8_t(text[i + 1]) & 0x3F);
-            i += 2;
-        } else {
-            return false; // stand-ins are all below U+0800
-        }
-        if (cp >= inv.size() || inv[cp] < 0) return false;
-        out += char(inv[cp]);
-    }
-    return true;
-}
-
 // ---- models --------------------------------------------------------------------------------
 
 struct aligned_delete {
@@ -163,7 +130,8 @@ struct model_impl {
     std::string tokenizer_error;
     std::string tokenizer_kind;              // "rwkv" or "gpt2"
     std::unique_ptr<world_tokenizer> world;  // "rwkv"
-    std::vector<std::string> token_bytes;    // "gpt2": bytes of each id (decode)
+    std::unique_ptr<bpe_tokenizer> bpe;      // "gpt2"
+    std::string bpe_pre;                     // "gpt2": tokenizer.ggml.pre ("gpt-2" when absent)
 
     const model_impl& with_tokenizer() const;
 };
@@ -211,14 +179,14 @@ void load_tokenizer(model_impl& mi) {
         mi.world = std::make_unique<world_tokenizer>(world_tokenizer::from_gguf_tokens(tokens.strings, types));
         return;
     }
-    // As pyrnn.tokenizer.BPETokenizer: normal tokens made only of stand-ins are bytes; control and
-    // added tokens stand for their text.
-    const std::vector<int> inv = byte_level_inverse();
-    mi.token_bytes.resize(tokens.strings.size());
-    for (size_t i = 0; i < tokens.strings.size(); i++) {
-        std::string_view text = tokens.strings[i];
-        if (types[i] != 1 || !byte_level_bytes(text, inv, mi.token_bytes[i])) mi.token_bytes[i] = std::string(text);
+    std::vector<std::string_view> merges;
+    if (const gguf_value* m = f.find("tokenizer.ggml.merges")) {
+        if (m->strings.size() != m->count) fail(PYRNN_ERR_FORMAT, "tokenizer.ggml.merges: expected an array of strings");
+        merges = m->strings;
     }
+    const gguf_value* pre = f.find("tokenizer.ggml.pre");
+    mi.bpe_pre = pre == nullptr ? "gpt-2" : std::string(pre->as_string("tokenizer.ggml.pre"));
+    mi.bpe = std::make_unique<bpe_tokenizer>(tokens.strings, types, merges);
 }
 
 const model_impl& model_impl::with_tokenizer() const {
@@ -779,13 +747,20 @@ int64_t pyrnn_tokenize(const pyrnn_model* model, const char* text, int64_t len, 
         const model_impl& mi = check_model(model).with_tokenizer();
         if (text == nullptr && len != 0) require(text, "text");
         if (ids == nullptr && capacity > 0) require(ids, "ids");
-        if (mi.world == nullptr) {
-            fail(PYRNN_ERR_UNSUPPORTED, "tokenizer.ggml.model '" + mi.tokenizer_kind +
-                                            "': byte-level BPE encoding is not supported in the C API yet "
-                                            "(decoding is; tokenize with the Python package and pass ids)");
-        }
         const size_t n = len < 0 ? std::strlen(text) : size_t(len);
-        const std::vector<int32_t> out = mi.world->encode(std::string_view(text == nullptr ? "" : text, n));
+        const std::string_view view(text == nullptr ? "" : text, n);
+        if (mi.bpe != nullptr && mi.bpe_pre != "gpt-2") {
+            // "mpt" (GPT-NeoX) normalizes to NFC before splitting, which the C API does not do; ASCII
+            // is its own NFC, so it encodes the same. Other pre-tokenizers: not known here.
+            const bool ascii = std::all_of(view.begin(), view.end(), [](char c) { return uint8_t(c) < 0x80; });
+            if (mi.bpe_pre != "mpt" || !ascii) {
+                fail(PYRNN_ERR_UNSUPPORTED, "tokenizer.ggml.pre '" + mi.bpe_pre + "': " +
+                                                (mi.bpe_pre == "mpt" ? "expected ASCII text (NFC normalization is not "
+                                                                       "implemented in the C API), found other bytes"
+                                                                     : "expected 'gpt-2' or 'mpt'"));
+            }
+        }
+        const std::vector<int32_t> out = mi.world ? mi.world->encode(view) : mi.bpe->encode(view);
         std::copy_n(out.begin(), std::min(out.size(), capacity), ids);
         return int64_t(out.size());
     });
@@ -796,18 +771,7 @@ int64_t pyrnn_detokenize(const pyrnn_model* model, const int32_t* ids, size_t n,
         const model_impl& mi = check_model(model).with_tokenizer();
         if (ids == nullptr && n > 0) require(ids, "ids");
         if (buf == nullptr && capacity > 0) require(buf, "buf");
-        std::string out;
-        if (mi.world != nullptr) {
-            out = mi.world->decode(ids, n);
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                if (ids[i] < 0 || size_t(ids[i]) >= mi.token_bytes.size()) {
-                    fail(PYRNN_ERR_ARGUMENT, "ids[" + std::to_string(i) + "]: expected an id in [0, " +
-                                                 std::to_string(mi.token_bytes.size()) + "), found " + std::to_string(ids[i]));
-                }
-                out += mi.token_bytes[size_t(ids[i])];
-            }
-        }
+        const std::string out = mi.world ? mi.world->decode(ids, n) : mi.bpe->decode(ids, n);
         if (capacity > 0) {
             const size_t k = std::min(out.size(), capacity - 1);
             std::memcpy(buf, out.data(), k);

@@ -241,21 +241,116 @@ def test_tokenize_and_detokenize_report_needed_room(lib: C.CDLL, c_model: CModel
     assert buf.raw == b"abc\0"
 
 
-def test_bpe_vocabulary_decodes_but_does_not_encode(lib: C.CDLL, tmp_path: Path) -> None:
-    """A gpt2 (byte-level BPE) vocabulary: detokenize equals Python's decode; tokenize says it is unsupported."""
-    from pyrnn.converters.bpe_vocab import bundled_neox_tokenizer
+# Text for the BPE encoder: every branch of the GPT-2 pre-tokenizer regex (contractions, optional
+# space + letters/numbers/other, white-space runs before a word and at the end), added tokens
+# (<|endoftext|>, NeoX's runs of spaces), scripts and symbols outside Latin, and characters that
+# Python's isspace() and Unicode's White_Space (what \s means to tokenizers) disagree on.
+BPE_TEXTS = [
+    "Hello world", "", " ", "\n", "  leading", "trailing   ", "tabs\tand\nnew\n\n\nlines \n x",
+    "multiple     spaces  between   words", "I'm can't we'll they've she'd you're IT'S 'S 'Ll o'clock ''s",
+    "numbers 12345 3.14159 1,000,000 ٣٤٥ ½ Ⅻ ²", "punctuation!!! ??? ... ---- (((x))) @#$%^&*", "a'sa 'll' ' '",
+    "def f(x):\n    return x**2  # comment\n\tpass\r\n", "naïve café résumé Ångström", "e\u0301 combining n\u0303",
+    "日本語のテキスト、中文文本。한국어", "Ελληνικά Русский текст", "العربية עברית", "हिन्दी देवनागरी ไทย",
+    "👍🏽 family 👨‍👩‍👧 flags 🇫🇷 ☃", "\u00a0nbsp\u3000ideographic\u2028line\x85nel \x1cfs\x0bvt\x0cff\u200bzw",
+    "<|endoftext|>between<|endoftext|>", "text<|endoftext|>", "<|endoftext|", "<|padding|><|endoftext|>x",
+    "ＡＢＣ fullwidth 𝔘𝔫𝔦𝔠𝔬𝔡𝔢", "ROMEO:\nBut soft, what light through yonder window breaks?\n", "a" * 3000,
+    "ab " * 300 + "xyz" * 700, "  \t  \n\n  word  ", "x" + " " * 30 + "y" + "\t" * 5,
+]
+
+
+def _random_texts(n: int, seed: int) -> list[str]:
+    """Strings drawn from pools of ASCII, Latin-1, combining marks, CJK, emoji and white space."""
+    rng = np.random.default_rng(seed)
+    pools = ["abcXYZ019 '.,!?-_\n\t", "àéîõüßÆ¿¡×", "\u0301\u0308\u0327", "中文日本語한국", "👍🐍🇫🇷\u200d",
+             "\u00a0\u3000\u2009\x85\x0b", "'sllvedmtre"]
+    out = []
+    for _ in range(n):
+        length = int(rng.integers(0, 40))
+        out.append("".join(rng.choice(list(pools[int(rng.integers(len(pools)))])) for _ in range(length)))
+    return out
+
+
+def _bpe_model(tmp: Path, tokenizer_json: Path, n_vocab: int, seed: int) -> Path:
     from pyrnn.converters.convert import convert
 
-    src = save_safetensors(rwkv7_state_dict(128, 1, 300, (32, 32, 32, 32), 5), tmp_path / "b.safetensors")
-    path = tmp_path / "bpe.gguf"
-    convert(src, path, out_type="f32", vocab=Path(bundled_neox_tokenizer()))
+    src = save_safetensors(rwkv7_state_dict(64, 1, n_vocab, (16, 16, 16, 16), seed), tmp / f"b{seed}.safetensors")
+    path = tmp / f"bpe{seed}.gguf"
+    convert(src, path, out_type="f32", vocab=tokenizer_json)
+    return path
+
+
+@pytest.fixture(scope="module")
+def neox_gpt2_pre(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full GPT-NeoX vocabulary (50,277 ids, 50,009 merges, 25 added tokens) with its NFC normalizer
+    taken out, so the file says tokenizer.ggml.pre "gpt-2": the largest real merge table we have."""
+    import json
+
+    from pyrnn.converters.bpe_vocab import bundled_neox_tokenizer
+
+    tmp = tmp_path_factory.mktemp("neox")
+    doc = json.loads(bundled_neox_tokenizer().read_text(encoding="utf-8"))
+    doc["normalizer"] = None
+    (tmp / "tokenizer.json").write_text(json.dumps(doc), encoding="utf-8")
+    return _bpe_model(tmp, tmp / "tokenizer.json", 50277, 3)
+
+
+@pytest.mark.parametrize("which", ["default", "neox"])
+def test_bpe_encode_matches_tokenizers(lib: C.CDLL, neox_gpt2_pre: Path, which: str) -> None:
+    """pyrnn_tokenize on byte-level BPE files ("gpt-2" pre-tokenizer) gives exactly the ids of the Python
+    tokenizer (the `tokenizers` library on the tokenizer.json rebuilt from the file), on hand-picked and
+    random text; pyrnn_detokenize gives the text back. The default model has 1,024 ids of which one is
+    added; the NeoX file exercises 50,009 merges and user-defined added tokens (runs of spaces)."""
+    path = pyrnn.default_model_path() if which == "default" else neox_gpt2_pre
     py = pyrnn.load(path)
+    assert py.metadata.value("tokenizer.ggml.model") == "gpt2" and py.metadata.value("tokenizer.ggml.pre") == "gpt-2"
+    cm = CModel(lib, lib.pyrnn_model_load(str(path).encode()))
+    for text in BPE_TEXTS + _random_texts(300, 11):
+        ids = cm.tokenize(text.encode("utf-8"))
+        assert ids == py.tokenizer.encode(text), repr(text)
+        assert cm.detokenize(ids) == text.encode("utf-8"), repr(text)
+    if which == "neox":  # the json file itself (not rebuilt from the GGUF) agrees too
+        from tokenizers import Tokenizer
+
+        direct = Tokenizer.from_file(str(neox_gpt2_pre.parent / "tokenizer.json"))
+        for text in BPE_TEXTS:
+            assert cm.tokenize(text.encode("utf-8")) == direct.encode(text, add_special_tokens=False).ids, repr(text)
+
+
+def test_bpe_encode_of_a_shakespeare_chunk(lib: C.CDLL) -> None:
+    """The default model's own kind of text (its docs' prompt, repeated with variations), a long input at once."""
+    py = pyrnn.load(pyrnn.default_model_path())
+    cm = CModel(lib, lib.pyrnn_model_load(str(pyrnn.default_model_path()).encode()))
+    text = "".join(f"KING RICHARD {'I' * (i % 4)}:\nWhat say'st thou, {i}? 'Tis done;--   I'll\n\n" for i in range(200))
+    assert cm.tokenize(text.encode()) == py.tokenizer.encode(text)
+
+
+@pytest.mark.parametrize("bad,offset", [(b"abc\xff", 3), (b"\xc0\x80", 0), (b"ok\xed\xa0\x80", 2),
+                                        (b"\xf4\x90\x80\x80", 0), (b"\xe3\x81", 0), (b"a\x80b", 1)])
+def test_bpe_encode_refuses_invalid_utf8(lib: C.CDLL, bad: bytes, offset: int) -> None:
+    """Invalid UTF-8 (stray continuation, overlong, surrogate, above U+10FFFF, truncated) is an argument error
+    that names the byte, not a guess."""
+    cm = CModel(lib, lib.pyrnn_model_load(str(pyrnn.default_model_path()).encode()))
+    assert lib.pyrnn_tokenize(cm.h, bad, len(bad), None, 0) == ERR_ARGUMENT
+    assert _error(lib) == (ERR_ARGUMENT, f"text: expected UTF-8, found an invalid sequence at byte {offset}")
+
+
+def test_bpe_nfc_vocabulary_encodes_ascii_only(lib: C.CDLL, tmp_path: Path) -> None:
+    """tokenizer.ggml.pre "mpt" (GPT-NeoX with its NFC normalizer): ASCII, which NFC leaves alone, encodes
+    as in Python; other text is refused (the C API does not normalize) rather than tokenized differently.
+    Decoding works for any ids."""
+    from pyrnn.converters.bpe_vocab import bundled_neox_tokenizer
+
+    path = _bpe_model(tmp_path, Path(bundled_neox_tokenizer()), 300, 5)
+    py = pyrnn.load(path)
+    assert py.metadata.value("tokenizer.ggml.pre") == "mpt"
     cm = CModel(lib, lib.pyrnn_model_load(str(path).encode()))
     ids = list(range(0, 300, 7))
     assert cm.detokenize(ids) == py.tokenizer.decode(ids)
     assert lib.pyrnn_token_eos(cm.h) == py.metadata.value("tokenizer.ggml.eos_token_id")
-    assert lib.pyrnn_tokenize(cm.h, b"hi", 2, None, 0) == ERR_UNSUPPORTED
-    assert "not supported in the C API" in lib.pyrnn_last_error().decode()
+    for text in [t for t in BPE_TEXTS if t.isascii()]:
+        assert cm.tokenize(text.encode()) == py.tokenizer.encode(text), repr(text)
+    assert lib.pyrnn_tokenize(cm.h, "café".encode(), -1, None, 0) == ERR_UNSUPPORTED
+    assert "NFC normalization is not implemented" in _error(lib)[1]
 
 
 @pytest.mark.parametrize("temp,top_k,top_p,seed", [(0.0, 0, 1.0, 1), (1.0, 0, 1.0, 7), (0.7, 20, 1.0, 8),
@@ -303,6 +398,17 @@ def test_generate_example(build_dir: Path, model_path: Path, py_model: pyrnn.Mod
     ref = py_model.new_state()
     py_model.forward(py_model.tokenizer.encode(prompt), ref)
     np.testing.assert_array_equal(pyrnn.State.load(py_model, state_file).data, ref.data)
+
+
+def test_generate_example_with_the_default_model(build_dir: Path) -> None:
+    """The C program on the packaged model (a BPE vocabulary): the prompt is tokenized in C and the greedy
+    continuation is Python's."""
+    path = pyrnn.default_model_path()
+    prompt = "ROMEO:\nBut soft, what light"
+    run = subprocess.run([_exe(build_dir, "pyrnn_generate"), path, prompt, "-n", "32", "--temp", "0"],
+                         capture_output=True, check=True)
+    expected = prompt.encode() + _greedy_python(pyrnn.load(path), prompt, 32) + b"\n"
+    assert run.stdout.replace(b"\r\n", b"\n") == expected
 
 
 def test_generate_example_reports_errors(build_dir: Path, tmp_path: Path) -> None:

@@ -42,9 +42,11 @@
  *     State.from_bytes): magic "PYRNNST\0", u32 version 1, u32 JSON header length, a JSON header
  *     {"arch", "state_size", "model_fingerprint", "dtype": "float32"}, then little-endian float32
  *     data. A state only loads into the model file it was made with (same fingerprint).
- *   - Tokenizers: the RWKV World vocabulary (tokenizer.ggml.model "rwkv") encodes and decodes;
- *     byte-level BPE ("gpt2": Mamba, Pile-era RWKV-4) decodes only — pyrnn_tokenize returns
- *     PYRNN_ERR_UNSUPPORTED for it (tokenize elsewhere and pass ids).
+ *   - Tokenizers: the RWKV World vocabulary (tokenizer.ggml.model "rwkv") and byte-level BPE
+ *     ("gpt2", pre-tokenizer "gpt-2": the packaged default model) encode and decode with the ids of
+ *     the Python package. GPT-NeoX vocabularies (pre "mpt": Mamba, Pile-era RWKV-4) normalize text
+ *     to NFC first, which the C API does not do: they encode ASCII text only (PYRNN_ERR_UNSUPPORTED
+ *     for other text: normalize and tokenize elsewhere, or pass ids) and decode anything.
  */
 #ifndef PYRNN_H
 #define PYRNN_H
@@ -150,9 +152,10 @@ PYRNN_API int pyrnn_state_deserialize(pyrnn_state* state, const void* buf, size_
 
 /* ---- tokenizer ---------------------------------------------------------------------------- */
 
-/* Text (any bytes, normally UTF-8; len < 0: NUL-terminated) → ids. Returns the number of ids the
- * text has; only the first `capacity` are written, so a result > capacity means "call again with
- * more room". Negative: an error (PYRNN_ERR_UNSUPPORTED for BPE vocabularies). No BOS is added. */
+/* Text (len < 0: NUL-terminated) → ids. Returns the number of ids the text has; only the first
+ * `capacity` are written, so a result > capacity means "call again with more room". Negative: an
+ * error. World vocabularies take any bytes; BPE ones need valid UTF-8 (PYRNN_ERR_ARGUMENT naming
+ * the byte otherwise) and, for pre "mpt", ASCII (PYRNN_ERR_UNSUPPORTED). No BOS is added. */
 PYRNN_API int64_t pyrnn_tokenize(const pyrnn_model* model, const char* text, int64_t len, int32_t* ids,
                                  size_t capacity);
 /* Ids → the bytes they stand for, snprintf-like: returns the byte count; writes at most
