@@ -25,7 +25,9 @@ model_base::model_base(std::shared_ptr<const gguf_file> f, int device) : file_(s
     cudaDeviceProp p{};
     check(cudaGetDeviceProperties(&p, device), "cudaGetDeviceProperties");
     device_name_ = std::string(p.name) + " (sm_" + std::to_string(p.major) + std::to_string(p.minor) + ")";
-    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    // A blocking stream: the synchronous state and weight copies (cudaMemcpy, cudaMemset on the
+    // legacy default stream) are then ordered with this model's kernels in both directions.
+    check(cudaStreamCreate(&stream_), "cudaStreamCreate");
     const char* g = std::getenv("PYRNN_CUDA_GRAPH");
     use_graph_ = !(g && std::strcmp(g, "0") == 0);
 }
