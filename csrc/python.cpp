@@ -19,6 +19,7 @@ using namespace pyrnn;
 void bind_tokenizer(py::module_& m); // python_tokenizer.cpp
 void bind_bench(py::module_& m);     // python_bench.cpp
 void bind_sampler(py::module_& m);   // python_sampler.cpp
+void bind_cuda(py::module_& m);      // python_cuda.cpp (the optional CUDA backend)
 
 namespace {
 
@@ -240,6 +241,7 @@ PYBIND11_MODULE(_core, m) {
     bind_tokenizer(m);
     bind_bench(m);
     bind_sampler(m);
+    bind_cuda(m);
 
     m.def("ggml_types", [] {
         py::list out;

@@ -56,19 +56,19 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def run(model: Model, threads: int, decode_tokens: int = 64, prompt_tokens: int = 512, repeats: int = 3,
-        bandwidth: float | None = None, peak: float | None = None) -> BenchResult:
-    model._core.threads = threads
+def speeds(model: Model, decode_tokens: int = 64, prompt_tokens: int = 512, repeats: int = 3) -> tuple[float, float]:
+    """(decode tok/s, prefill tok/s), medians of `repeats` runs, on the model's device and threads."""
     rng = np.random.default_rng(0)
     prompt = rng.integers(1, model.n_vocab, prompt_tokens).tolist()
     decode = rng.integers(1, model.n_vocab, decode_tokens).tolist()
-    model.forward(prompt[:8], model.new_state())  # warm: pages mapped, pool threads started
+    model.forward(prompt[:8], model.new_state())  # warm: pages mapped, pool threads started, kernels loaded
 
     def prefill() -> None:
         model.forward(prompt, model.new_state())
 
     state = model.new_state()
     model.forward(prompt[:16], state)
+    model.forward(decode[:1], state.copy())  # warm the one-token path (on a GPU: captures its graph)
 
     def decode_run() -> None:
         s = state.copy()
@@ -77,11 +77,32 @@ def run(model: Model, threads: int, decode_tokens: int = 64, prompt_tokens: int 
 
     t_prefill = _median_time(prefill, repeats)
     t_decode = _median_time(decode_run, repeats) / decode_tokens
+    return 1.0 / t_decode, prompt_tokens / t_prefill
+
+
+def run(model: Model, threads: int, decode_tokens: int = 64, prompt_tokens: int = 512, repeats: int = 3,
+        bandwidth: float | None = None, peak: float | None = None) -> BenchResult:
+    model._core.threads = threads
+    decode_tok_s, prefill_tok_s = speeds(model, decode_tokens, prompt_tokens, repeats)
     bw = bandwidth if bandwidth is not None else _core.read_bandwidth(1024, threads, 5)
     pk = peak if peak is not None else _core.fma_peak(threads)
     flops = 2.0 * matmul_params(model)
-    return BenchResult(threads, 1.0 / t_decode, bw / bytes_per_token(model), prompt_tokens / t_prefill,
-                       flops * prompt_tokens / t_prefill / 1e9, pk / 1e9)
+    return BenchResult(threads, decode_tok_s, bw / bytes_per_token(model), prefill_tok_s,
+                       flops * prefill_tok_s / 1e9, pk / 1e9)
+
+
+def device_report(path: str, device: str, decode_tokens: int, prompt_tokens: int, repeats: int) -> str:
+    """`pyrnn bench MODEL --device cuda`: decode and prefill speed on the device (no CPU limits apply)."""
+    model = Model(path, device)
+    decode_tok_s, prefill_tok_s = speeds(model, decode_tokens, prompt_tokens, repeats)
+    bpt = bytes_per_token(model)
+    return "\n".join([
+        f"model:      {path} ({model.arch}, {model.n_layer} layers, C={model.n_embd}, V={model.n_vocab})",
+        f"device:     {device}: {model._core.device_name}",
+        f"decode:     {decode_tok_s:.1f} tok/s ({decode_tok_s * bpt / 1e9:.1f} GB/s of weights and state read)",
+        f"prefill:    {prefill_tok_s:.1f} tok/s ({2 * matmul_params(model) * prefill_tok_s / 1e9:.1f} GFLOP/s), "
+        f"{prompt_tokens} tokens, median of {repeats}",
+    ])
 
 
 def report(path: str, threads_list: list[int], decode_tokens: int, prompt_tokens: int, repeats: int) -> str:

@@ -45,6 +45,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     threads = [int(t) for t in args.threads.split(",")]
     if any(t < 1 for t in threads):
         raise ValueError(f"--threads: expected positive counts like 1,2, found {args.threads!r}")
+    if args.device != "cpu":
+        from .bench import device_report
+
+        print(device_report(args.model, args.device, args.decode_tokens, args.prompt_tokens, args.repeats))
+        return 0
     print(report(args.model, threads, args.decode_tokens, args.prompt_tokens, args.repeats))
     return 0
 
@@ -81,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="decode and prefill speed against this machine's bandwidth and FMA peak")
     bench.add_argument("model", help="a .gguf model")
-    bench.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    bench.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2; cpu only)")
+    bench.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N (a -DPYRNN_CUDA=ON build)")
     bench.add_argument("--decode-tokens", type=int, default=64, help="tokens per decode run (default 64)")
     bench.add_argument("--prompt-tokens", type=int, default=512, help="prompt length for prefill (default 512)")
     bench.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported")

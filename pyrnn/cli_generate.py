@@ -61,7 +61,9 @@ def _add_sampling(p: argparse.ArgumentParser, max_tokens: int) -> None:
     p.add_argument("--max-tokens", type=_ranged(int, 0, None, "an integer >= 0"), default=max_tokens,
                    help=f"most tokens to generate (default {max_tokens})")
     p.add_argument("--threads", type=_ranged(int, 1, 1024, "an integer in 1..1024"),
-                   help="threads for the matrix products (default: physical cores)")
+                   help="threads for the matrix products (default: physical cores; device cpu only)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default), cuda or cuda:N (a -DPYRNN_CUDA=ON build; docs/CUDA.md)")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -78,11 +80,11 @@ def _check_sampling(args: argparse.Namespace) -> None:
     _core.SamplerParams(**o)
 
 
-def _load(path: str | Path, threads: int | None) -> Any:
+def _load(path: str | Path, threads: int | None, device: str = "cpu") -> Any:
     from .model import load
 
-    model = load(path)
-    if threads:
+    model = load(path, device)
+    if threads and not model.on_device:
         model._core.threads = threads
     return model
 
@@ -152,7 +154,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     _check_sampling(args)
     model_path, prompt = _resolve_prompt(args)
-    model = _load(model_path, args.threads)
+    model = _load(model_path, args.threads, args.device)
     state = State.load(model, args.state_in) if args.state_in else model.new_state()
     gen = model.generate(prompt, **_options(args), seed=args.seed, stop=args.stop, state=state)
     out = _stdout()
@@ -176,7 +178,7 @@ def run_chat(args: argparse.Namespace) -> int:
     from .model import State
 
     _check_sampling(args)
-    model = _load(args.model if args.model is not None else default_model_path(), args.threads)
+    model = _load(args.model if args.model is not None else default_model_path(), args.threads, args.device)
     start = State.load(model, args.state_in) if args.state_in else model.new_state()
     state, turn, after = start.copy(), 0, None  # after: how the last reply ended (None: no reply yet)
     out, interactive = _stdout(), sys.stdin.isatty()

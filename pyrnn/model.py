@@ -7,6 +7,8 @@
     fork = state.copy()                          # the whole memory of the text so far
     blob = bytes(state)                          # header (model identity) + float32 data
     same = pyrnn.State.from_bytes(model, blob)   # refuses a state of another model
+    gpu = pyrnn.load("rwkv7-0.1b.gguf", device="cuda")  # a -DPYRNN_CUDA=ON build (docs/CUDA.md)
+    on_gpu = state.to(gpu)                       # the same floats, now on the device
 
 A Model is immutable and may be shared by threads; a State belongs to one sequence and is used by
 one thread at a time (a second concurrent use raises instead of corrupting it).
@@ -54,13 +56,27 @@ def _fingerprint(f: _core.GGUFFile) -> str:
     return h.hexdigest()
 
 
-class Model:
-    """A loaded model (memory-mapped GGUF). Use pyrnn.load(path)."""
+def _parse_device(device: str) -> tuple[str, int]:
+    """'cpu', 'cuda' or 'cuda:N' → (kind, index)."""
+    kind, _, index = device.partition(":")
+    if kind == "cpu" and not index:
+        return "cpu", 0
+    if kind == "cuda" and (not index or index.isdigit()):
+        return "cuda", int(index or 0)
+    raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', found {device!r}")
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+
+class Model:
+    """A loaded model (memory-mapped GGUF). Use pyrnn.load(path, device=...)."""
+
+    def __init__(self, path: str | os.PathLike[str], device: str = "cpu") -> None:
         self.path = os.fspath(path)
+        kind, index = _parse_device(device)
+        self.device = "cpu" if kind == "cpu" else f"cuda:{index}"
         self._file = _core.GGUFFile(self.path)
-        self._core = _core.Model(self.path)
+        # The CUDA model keeps weights and states on the device (csrc/cuda, docs/CUDA.md); it raises
+        # _core.CudaError in a CPU-only build, without a device, or for an architecture it lacks.
+        self._core = _core.Model(self.path) if kind == "cpu" else _core.CudaModel(self.path, index)
         self.fingerprint = _fingerprint(self._file)
         self._tokenizer: Tokenizer | None = None
 
@@ -96,7 +112,14 @@ class Model:
             self._tokenizer = load_tokenizer(self._file)
         return self._tokenizer
 
+    @property
+    def on_device(self) -> bool:
+        """Whether weights and states live on a CUDA device."""
+        return self.device != "cpu"
+
     def new_state(self) -> State:
+        if self.on_device:
+            return State._wrap_device(self, self._core.new_state())
         data = np.empty(self.state_size, np.float32)
         self._core.init_state(data)
         return State(self, data)
@@ -108,7 +131,12 @@ class Model:
             state = self.new_state()
         if state.model_fingerprint != self.fingerprint:
             raise ValueError("state: expected a state of this model, found one of another model")
+        if state.device != self.device:
+            raise ValueError(f"state: expected a state on {self.device}, found one on {state.device} "
+                             "(state.to(model) moves it)")
         with state._use():
+            if state._dev is not None:
+                return self._core.forward(tokens, state._dev, all_logits)
             return self._core.forward(tokens, state.data, all_logits)
 
     def generate(self, prompt: Prompt, **options: Any) -> Generation:
@@ -116,30 +144,73 @@ class Model:
         return Generation(self, prompt, **options)
 
     def __repr__(self) -> str:
-        return f"<pyrnn.Model {self.arch} {self.path!r}: {self.n_layer} layers, C={self.n_embd}, V={self.n_vocab}>"
+        where = "" if self.device == "cpu" else f" on {self.device}"
+        return (f"<pyrnn.Model {self.arch} {self.path!r}{where}: {self.n_layer} layers, C={self.n_embd}, "
+                f"V={self.n_vocab}>")
 
 
 class State:
-    """The recurrent state of one sequence: plain float32 data plus the identity of its model."""
+    """The recurrent state of one sequence: plain float32 data plus the identity of its model.
+
+    A state of a model on a CUDA device lives on that device (its `data` is then a read-only host
+    copy); the floats and their layout are the same on every device, so bytes(state) and state.to()
+    move states between devices exactly."""
 
     def __init__(self, model: Model, data: np.ndarray) -> None:
         if data.dtype != np.float32 or data.shape != (model.state_size,):
             raise ValueError(f"state data: expected float32[{model.state_size}], found {data.dtype}{list(data.shape)}")
         self.model_fingerprint = model.fingerprint
         self.arch = model.arch
-        self.data = np.ascontiguousarray(data)
+        self.device = model.device
+        self._host: np.ndarray | None = None
+        self._dev: Any = None  # _core.CudaState on a device
+        if model.on_device:
+            self._device_model = model._core  # allocates copies
+            self._dev = model._core.new_state()
+            self._dev.upload(np.ascontiguousarray(data))
+        else:
+            self._host = np.ascontiguousarray(data)
         self._lock = threading.Lock()
+
+    @classmethod
+    def _wrap_device(cls, model: Model, dev: Any) -> State:
+        s = cls.__new__(cls)
+        s.model_fingerprint, s.arch, s.device = model.fingerprint, model.arch, model.device
+        s._host, s._dev, s._lock = None, dev, threading.Lock()
+        s._device_model = model._core
+        return s
+
+    @property
+    def data(self) -> np.ndarray:
+        """The floats: on the CPU the state's own array; on a device a read-only host copy."""
+        if self._host is not None:
+            return self._host
+        out = self._dev.download()
+        out.flags.writeable = False
+        return out
 
     def _use(self) -> _Guard:
         return _Guard(self._lock)
 
     def copy(self) -> State:
         s = State.__new__(State)
-        s.model_fingerprint, s.arch = self.model_fingerprint, self.arch
+        s.model_fingerprint, s.arch, s.device = self.model_fingerprint, self.arch, self.device
+        s._host, s._dev, s._lock = None, None, threading.Lock()
         with self._use():
-            s.data = self.data.copy()
-        s._lock = threading.Lock()
+            if self._dev is not None:
+                s._device_model = self._device_model
+                s._dev = self._device_model.new_state()
+                s._dev.copy_from(self._dev)  # device to device
+            elif self._host is not None:
+                s._host = self._host.copy()
         return s
+
+    def to(self, model: Model) -> State:
+        """This state for `model` — the same file, loaded on any device: an exact copy of the floats."""
+        if model.fingerprint != self.model_fingerprint:
+            raise ValueError("state: expected a model loaded from this state's model file, found another model")
+        with self._use():
+            return State(model, np.array(self.data, dtype=np.float32))
 
     def __bytes__(self) -> bytes:
         header = json.dumps({
@@ -204,9 +275,12 @@ class _Guard:
         self._lock.release()
 
 
-def load(path: str | os.PathLike[str]) -> Model:
-    """Load a GGUF model: validated, memory-mapped, ready to share between threads."""
-    return Model(path)
+def load(path: str | os.PathLike[str], device: str = "cpu") -> Model:
+    """Load a GGUF model: validated, memory-mapped, ready to share between threads.
+
+    device="cuda" (or "cuda:N") uploads the weights to a CUDA device and keeps states there; it needs a
+    build with -DPYRNN_CUDA=ON and a GPU, and says which is missing (docs/CUDA.md)."""
+    return Model(path, device)
 
 
 def default_model_path() -> Path:

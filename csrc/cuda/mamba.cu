@@ -1,0 +1,167 @@
+// mamba.cu — Mamba-1 on the device: the same equations, weights and state layout as
+// models/mamba.cpp (per layer [ conv (D × (K−1)) | ssm (D × N) ]).
+//
+// Per layer and chunk of T tokens: RMSNorm, in_proj, the causal conv + SiLU (one thread per channel
+// over the T tokens), x_proj, dt_proj (reading the dt columns of x_proj's output in place), then one
+// thread per channel runs softplus, the selective scan over the T tokens, the skip and the gate;
+// out_proj adds into the residual.
+#include <algorithm>
+#include <deque>
+#include <vector>
+
+#include "../models/loader.h"
+#include "block_math.h"
+#include "model_base.h"
+
+namespace pyrnn::cuda {
+
+namespace {
+
+struct layer_w {
+    const float *norm_w, *conv_w, *conv_b, *dt_b, *A, *Dskip;
+    dmatrix in_proj, x_proj, dt_proj, out_proj;
+};
+
+__global__ void conv_kernel(const float* xz, int64_t D, const float* w, const float* b, float* conv_state, float* u,
+                            int64_t T, int64_t K) {
+    const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (c >= D) return;
+    conv_silu_channel(xz + c, 2 * D, w + c * K, b[c], conv_state + c * (K - 1), u + c, D, T, K);
+}
+
+struct scan_args {
+    const float *xz, *u, *xdbl, *dt; // [T][2D], [T][D], [T][R + 2N], [T][D] (before bias and softplus)
+    const float *dt_b, *A, *Dskip;
+    float* h;                         // (D, N) of this layer's state
+    float* y;                         // [T][D]
+    int64_t T, D, N, R;
+};
+
+__global__ void scan_kernel(scan_args p) {
+    const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (c >= p.D) return;
+    const int64_t P = p.R + 2 * p.N;
+    for (int64_t t = 0; t < p.T; t++) {
+        const float dt = softplus_f(p.dt[t * p.D + c] + p.dt_b[c]), u = p.u[t * p.D + c];
+        const float* B = p.xdbl + t * P + p.R;
+        float y = mamba_scan_step(p.h + c * p.N, p.A + c * p.N, B, B + p.N, dt, u, p.N);
+        y += p.Dskip[c] * u;
+        p.y[t * p.D + c] = y * silu_f(p.xz[t * 2 * p.D + p.D + c]);
+    }
+}
+
+class mamba_device final : public model_base {
+  public:
+    mamba_device(std::shared_ptr<const gguf_file> f, int device) : model_base(std::move(f), device) {
+        weight_loader w(*file_, "mamba", owned_);
+        C = w.u32("embedding_length");
+        L = w.u32("block_count");
+        K = w.u32("ssm.conv_kernel");
+        D = w.u32("ssm.inner_size");
+        N = w.u32("ssm.state_size");
+        R = w.u32("ssm.time_step_rank");
+        eps = w.f32("attention.layer_norm_rms_epsilon", 1e-5f);
+        if (K < 1) throw format_error("mamba.ssm.conv_kernel: expected at least 1, found 0");
+        if (const gguf_value* v = file_->find("mamba.ssm.dt_b_c_rms");
+            v && v->type == gguf_type::BOOL && v->data[0] != 0) {
+            throw format_error("mamba.ssm.dt_b_c_rms: expected false (plain Mamba), found true (FalconMamba)");
+        }
+        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
+        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+        emb = ws_.mat(w.embedding("token_embd.weight", V, C), "token_embd.weight");
+        norm_f = ws_.vec(w.vec("output_norm.weight", C), size_t(C));
+        head = w.has("output.weight") ? ws_.mat(w.mat("output.weight", V, C), "output.weight")
+                                      : ws_.mat(w.mat("token_embd.weight", V, C), "token_embd.weight");
+        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
+        owned_.clear();
+        const int64_t P = R + 2 * N;
+        // x [C] | xn [C] | xz [2D] | u [D] | xdbl [P] | dt [D] | y [D], per token
+        row_ = 2 * C + 2 * D + D + P + D + D;
+        work_ = device_buffer(sizeof(float) * size_t(k_chunk * row_));
+        xq_ = device_buffer(sizeof(block_q8_0) * size_t(k_chunk) * size_t(std::max({C, D, R}) / QK + 1));
+        init_io(V);
+    }
+
+    std::string arch() const override { return "mamba"; }
+    int64_t n_vocab() const override { return V; }
+    int64_t n_embd() const override { return C; }
+    int64_t n_layer() const override { return L; }
+    size_t state_size() const override { return size_t(L) * layer_state(); }
+
+  private:
+    size_t layer_state() const { return size_t(D * (K - 1) + D * N); }
+    layer_w load_layer(weight_loader& w, int64_t i);
+    void run_chunk(const int32_t* d_tokens, int64_t T, float* state, float* logits, bool all_logits) override;
+    void mixer(const layer_w& ly, float* s, int64_t T);
+
+    int64_t C = 0, L = 0, K = 0, D = 0, N = 0, R = 0, V = 0, row_ = 0;
+    float eps = 1e-5f;
+    dmatrix emb, head;
+    const float* norm_f = nullptr;
+    std::vector<layer_w> layers;
+    std::deque<std::vector<float>> owned_;
+    device_buffer work_, xq_;
+};
+
+layer_w mamba_device::load_layer(weight_loader& w, int64_t i) {
+    // The tensor list of models/mamba.cpp load_layer (checked the same way by weight_loader).
+    const std::string p = "blk." + std::to_string(i) + ".";
+    auto mat = [&](const std::string& name, int64_t rows, int64_t cols) {
+        return ws_.mat(w.mat(p + name, rows, cols), (p + name).c_str());
+    };
+    layer_w ly;
+    ly.norm_w = ws_.vec(w.vec(p + "attn_norm.weight", C), size_t(C));
+    ly.in_proj = mat("ssm_in.weight", 2 * D, C);
+    ly.conv_w = ws_.vec(w.floats(p + "ssm_conv1d.weight", {K, D}), size_t(K * D));
+    ly.conv_b = ws_.vec(w.vec(p + "ssm_conv1d.bias", D), size_t(D));
+    ly.x_proj = mat("ssm_x.weight", R + 2 * N, D);
+    ly.dt_proj = mat("ssm_dt.weight", D, R);
+    ly.dt_b = ws_.vec(w.vec(p + "ssm_dt.bias", D), size_t(D));
+    ly.A = ws_.vec(w.floats(p + "ssm_a", {N, D}), size_t(N * D));
+    ly.Dskip = ws_.vec(w.vec(p + "ssm_d", D), size_t(D));
+    ly.out_proj = mat("ssm_out.weight", C, D);
+    return ly;
+}
+
+void mamba_device::mixer(const layer_w& ly, float* s, int64_t T) {
+    const int64_t P = R + 2 * N;
+    float* x = work_.as<float>();
+    float* xn = x + k_chunk * C;
+    float* xz = xn + k_chunk * C;
+    float* u = xz + k_chunk * 2 * D;
+    float* xdbl = u + k_chunk * D;
+    float* dt = xdbl + k_chunk * P;
+    float* y = dt + k_chunk * D;
+    block_q8_0* xq = xq_.as<block_q8_0>();
+    float* conv_state = s;
+    float* ssm_state = s + D * (K - 1);
+    rms_norm_rows(x, ly.norm_w, xn, T, C, eps, stream_);
+    gemm(ly.in_proj, xn, C, xz, T, epilogue::none, xq, stream_);
+    const unsigned per = 128, grid = unsigned((D + per - 1) / per);
+    conv_kernel<<<grid, per, 0, stream_>>>(xz, D, ly.conv_w, ly.conv_b, conv_state, u, T, K);
+    check_launch("conv_kernel");
+    gemm(ly.x_proj, u, D, xdbl, T, epilogue::none, xq, stream_);
+    gemm(ly.dt_proj, xdbl, P, dt, T, epilogue::none, xq, stream_); // the first R columns of each xdbl row
+    scan_kernel<<<grid, per, 0, stream_>>>(scan_args{xz, u, xdbl, dt, ly.dt_b, ly.A, ly.Dskip, ssm_state, y, T, D, N, R});
+    check_launch("scan_kernel");
+    gemm(ly.out_proj, y, D, x, T, epilogue::add, xq, stream_);
+}
+
+void mamba_device::run_chunk(const int32_t* d_tokens, int64_t T, float* state, float* logits, bool all_logits) {
+    float* x = work_.as<float>();
+    float* xn = x + k_chunk * C;
+    embed(emb, d_tokens, x, T, stream_);
+    for (int64_t l = 0; l < L; l++) mixer(layers[size_t(l)], state + size_t(l) * layer_state(), T);
+    if (!logits) return;
+    const int64_t rows = all_logits ? T : 1;
+    rms_norm_rows(x + (T - rows) * C, norm_f, xn, rows, C, eps, stream_);
+    gemm(head, xn, C, logits, rows, epilogue::none, xq_.as<block_q8_0>(), stream_);
+}
+
+} // namespace
+
+std::unique_ptr<device_model> load_mamba_device(std::shared_ptr<const gguf_file> f, int device) {
+    return std::make_unique<mamba_device>(std::move(f), device);
+}
+
+} // namespace pyrnn::cuda

@@ -1,0 +1,265 @@
+// rwkv7.cu — RWKV-7 on the device: the same equations, weights and state layout as
+// models/rwkv7.cpp (per layer [ att_x (C) | ffn_x (C) | S (H × N × N), S[h][v][k] ]).
+//
+// Per layer and chunk of T tokens: LayerNorm, token shift + the 6 lerps (one kernel), the products
+// (LoRA activations fused into the first product of each pair, residual adds into the last), and
+// one fused kernel per head for everything between the products and the output projection —
+// decay, kk normalisation, value residual, the state recurrence over the T tokens (the head's N×N
+// state held in shared memory for the whole chunk), GroupNorm, bonus and gate.
+#include <algorithm>
+#include <deque>
+#include <vector>
+
+#include "../models/loader.h"
+#include "block_math.h"
+#include "model_base.h"
+
+namespace pyrnn::cuda {
+
+namespace {
+
+struct layer_w {
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b, *lerp, *w0, *a0, *v0 = nullptr, *k_k, *k_a, *r_k, *lnx_w, *lnx_b,
+                                                 *ffn_lerp_k;
+    dmatrix w1, w2, a1, a2, v1, v2, g1, g2, wr, wk, wv, wo, ffn_key, ffn_value;
+};
+
+struct wkv_args {
+    const float *r, *k, *v, *wl, *a, *g, *vg; // [T][C] (vg unused in layer 0)
+    float* v_first;                           // [T][C]: written by layer 0, read by the others
+    const float *w0, *a0, *v0, *k_k, *k_a, *r_k, *lnx_w, *lnx_b;
+    float* S_all; // (H, N, N) of this layer's state
+    float* y;     // [T][C]
+    int64_t T, C, N;
+    bool first_layer;
+};
+
+// Block h = head h, thread i = value row i (threads ≥ N idle but take part in the reductions).
+// Shared: the head's state transposed (element (i, j) at j·N + i: thread i walks its row with stride N,
+// conflict-free), then w, kk, a, k, r of the current token, then 32 doubles of reduction scratch.
+__global__ void wkv_kernel(wkv_args p) {
+    extern __shared__ float sh[];
+    const int64_t N = p.N, h = blockIdx.x, i = threadIdx.x, c = h * N + i;
+    const bool live = i < N;
+    float* S = sh;
+    float *w = S + N * N, *kk = w + N, *a = kk + N, *k = a + N, *r = k + N;
+    double* scratch = reinterpret_cast<double*>(sh + ((N * N + 5 * N + 1) & ~int64_t(1))); // 8-byte aligned
+    float* Sg = p.S_all + h * N * N;
+    if (live) {
+        for (int64_t j = 0; j < N; j++) S[j * N + i] = Sg[i * N + j];
+    }
+    for (int64_t t = 0; t < p.T; t++) {
+        const int64_t tc = t * p.C + c;
+        float kk_i = 0.0f, v_i = 0.0f, k_i = 0.0f, r_i = 0.0f;
+        if (live) {
+            const float a_i = sigmoid_f(p.a0[c] + p.a[tc]);
+            w[i] = expf(-0.606531f * sigmoid_f(p.w0[c] + p.wl[tc]));
+            kk_i = p.k[tc] * p.k_k[c];
+            k_i = p.k[tc] * (1.0f + (a_i - 1.0f) * p.k_a[c]);
+            a[i] = a_i;
+            k[i] = k_i;
+            r_i = r[i] = p.r[tc];
+            v_i = p.v[tc];
+            if (p.first_layer) {
+                p.v_first[tc] = v_i;
+            } else {
+                v_i += (p.v_first[tc] - v_i) * sigmoid_f(p.v0[c] + p.vg[tc]);
+            }
+        }
+        const float ss = float(block_sum(double(kk_i) * kk_i, scratch)); // per-head L2 norm of kk
+        kk_i *= 1.0f / fmaxf(sqrtf(ss), 1e-12f);
+        if (live) kk[i] = kk_i;
+        __syncthreads();
+        float y = live ? rwkv7_wkv_row(S + i, N, w, kk, a, k, r, v_i, N) : 0.0f;
+        // GroupNorm of the head (eps 64e-5, double sums as ops.h), then the bonus and the gate
+        const double mean = block_sum(live ? y : 0.0f, scratch) / double(N);
+        const double d = live ? y - mean : 0.0;
+        const double var = block_sum(d * d, scratch) / double(N);
+        const float bonus = float(block_sum(live ? r_i * k_i * p.r_k[c] : 0.0f, scratch));
+        if (live) {
+            const float inv = float(1.0 / sqrt(var + double(64e-5f)));
+            y = (y - float(mean)) * inv * p.lnx_w[c] + p.lnx_b[c];
+            p.y[tc] = (y + bonus * v_i) * p.g[tc];
+        }
+        // block_sum ends with a barrier: w, kk, a, k, r may be overwritten for the next token
+    }
+    if (live) {
+        for (int64_t j = 0; j < N; j++) Sg[i * N + j] = S[j * N + i];
+    }
+}
+
+class rwkv7_device final : public model_base {
+  public:
+    rwkv7_device(std::shared_ptr<const gguf_file> f, int device) : model_base(std::move(f), device) {
+        weight_loader w(*file_, "rwkv7", owned_);
+        C = w.u32("embedding_length");
+        L = w.u32("block_count");
+        N = w.u32("wkv.head_size");
+        F = w.u32("feed_forward_length");
+        eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
+        if (N == 0 || C % N != 0 || N > 1024) {
+            throw format_error("rwkv7.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
+                               " (at most 1024 on the device), found " + std::to_string(N));
+        }
+        H = C / N;
+        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
+        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+        emb = ws_.mat(w.embedding("token_embd.weight", V, C), "token_embd.weight");
+        if (w.has("token_embd_norm.weight")) {
+            ln0_w = ws_.vec(w.vec("token_embd_norm.weight", C), size_t(C));
+            ln0_b = ws_.vec(w.vec("token_embd_norm.bias", C), size_t(C));
+        }
+        ln_out_w = ws_.vec(w.vec("output_norm.weight", C), size_t(C));
+        ln_out_b = ws_.vec(w.vec("output_norm.bias", C), size_t(C));
+        head = ws_.mat(w.mat("output.weight", V, C), "output.weight");
+        int64_t lora_max = 1, cols_max = std::max(C, F);
+        for (int64_t i = 0; i < L; i++) {
+            layers.push_back(load_layer(w, i));
+            const layer_w& ly = layers.back();
+            for (const dmatrix* m : {&ly.w1, &ly.a1, &ly.g1, &ly.v1}) lora_max = std::max(lora_max, m->rows);
+            for (const dmatrix* m : {&ly.w2, &ly.a2, &ly.g2, &ly.v2}) cols_max = std::max(cols_max, m->cols);
+        }
+        owned_.clear(); // the widened host copies are on the device now
+        const size_t TC = size_t(k_chunk * C);
+        work_ = device_buffer(sizeof(float) * (TC * 20 + size_t(k_chunk) * size_t(std::max(F, lora_max))));
+        xq_ = device_buffer(sizeof(block_q8_0) * size_t(k_chunk) * size_t(cols_max / QK + 1));
+        shared_bytes_ = sizeof(float) * size_t(N * N + 5 * N + 1) + 32 * sizeof(double);
+        check(cudaFuncSetAttribute(wkv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes_)),
+              "cudaFuncSetAttribute (wkv_kernel shared memory " + std::to_string(shared_bytes_) + " bytes)");
+        init_io(V);
+    }
+
+    std::string arch() const override { return "rwkv7"; }
+    int64_t n_vocab() const override { return V; }
+    int64_t n_embd() const override { return C; }
+    int64_t n_layer() const override { return L; }
+    size_t state_size() const override { return size_t(L) * layer_state(); }
+
+  private:
+    size_t layer_state() const { return size_t(2 * C + H * N * N); }
+    layer_w load_layer(weight_loader& w, int64_t i);
+    void run_chunk(const int32_t* d_tokens, int64_t T, float* state, float* logits, bool all_logits) override;
+    void time_mix(const layer_w& ly, bool first, float* s, int64_t T);
+    void channel_mix(const layer_w& ly, float* s, int64_t T);
+    float* buf(int i) const { return work_.as<float>() + size_t(i) * size_t(k_chunk * C); } // [k_chunk][C] slots
+
+    int64_t C = 0, L = 0, N = 0, H = 0, F = 0, V = 0;
+    float eps = 1e-5f;
+    dmatrix emb, head;
+    const float *ln0_w = nullptr, *ln0_b = nullptr, *ln_out_w = nullptr, *ln_out_b = nullptr;
+    std::vector<layer_w> layers;
+    std::deque<std::vector<float>> owned_;
+    device_buffer work_, xq_;
+    size_t shared_bytes_ = 0;
+};
+
+layer_w rwkv7_device::load_layer(weight_loader& w, int64_t i) {
+    // The tensor list of models/rwkv7.cpp load_layer (checked the same way by weight_loader).
+    const std::string p = "blk." + std::to_string(i) + ".";
+    auto vec = [&](const std::string& name) { return ws_.vec(w.vec(p + name, C), size_t(C)); };
+    auto mat = [&](const std::string& name, int64_t rows, int64_t cols) {
+        return ws_.mat(w.mat(p + name, rows, cols), (p + name).c_str());
+    };
+    layer_w ly;
+    ly.ln1_w = vec("attn_norm.weight");
+    ly.ln1_b = vec("attn_norm.bias");
+    ly.ln2_w = vec("attn_norm_2.weight");
+    ly.ln2_b = vec("attn_norm_2.bias");
+    ly.lerp = ws_.vec(w.floats(p + "time_mix_lerp_fused.weight", {C, 1, 1, 6}), size_t(6 * C));
+    ly.w0 = vec("time_mix_w0.weight");
+    ly.a0 = vec("time_mix_a0.weight");
+    auto lora = [&](const std::string& name, dmatrix& down, dmatrix& up) {
+        const gguf_tensor* t = file_->find_tensor(p + name + "1.weight");
+        const int64_t D = t && t->n_dims >= 2 ? t->ne[1] : 0;
+        down = mat(name + "1.weight", D, C);
+        up = mat(name + "2.weight", C, D);
+    };
+    lora("time_mix_w", ly.w1, ly.w2);
+    lora("time_mix_a", ly.a1, ly.a2);
+    lora("time_mix_g", ly.g1, ly.g2);
+    if (i > 0) {
+        ly.v0 = vec("time_mix_v0.weight");
+        lora("time_mix_v", ly.v1, ly.v2);
+    }
+    ly.k_k = vec("time_mix_k_k.weight");
+    ly.k_a = vec("time_mix_k_a.weight");
+    ly.r_k = vec("time_mix_r_k.weight");
+    ly.wr = mat("time_mix_receptance.weight", C, C);
+    ly.wk = mat("time_mix_key.weight", C, C);
+    ly.wv = mat("time_mix_value.weight", C, C);
+    ly.wo = mat("time_mix_output.weight", C, C);
+    ly.lnx_w = vec("time_mix_ln.weight");
+    ly.lnx_b = vec("time_mix_ln.bias");
+    ly.ffn_lerp_k = vec("channel_mix_lerp_k.weight");
+    ly.ffn_key = mat("channel_mix_key.weight", F, C);
+    ly.ffn_value = mat("channel_mix_value.weight", C, F);
+    return ly;
+}
+
+// Work slots (each [k_chunk][C]): 0 x, 1 v_first, 2 xn, 3..8 mix (r w k v a g), 9 r, 10 k, 11 v,
+// 12 wl, 13 a, 14 g, 15 vg, 16 y, 17 xo, 18..19 spare; then the hidden [k_chunk][max(F, LoRA rank)].
+void rwkv7_device::time_mix(const layer_w& ly, bool first, float* s, int64_t T) {
+    float* x = buf(0);
+    float* xn = buf(2);
+    float* mix = buf(3);
+    float* hid = buf(20);
+    block_q8_0* xq = xq_.as<block_q8_0>();
+    const int64_t TC = T * C;
+    const float *xr = mix, *xw = mix + TC, *xk = mix + 2 * TC, *xv = mix + 3 * TC, *xa = mix + 4 * TC,
+                *xg = mix + 5 * TC;
+    layer_norm_rows(x, ly.ln1_w, ly.ln1_b, xn, T, C, eps, stream_);
+    shift_mix(xn, s, ly.lerp, mix, T, C, 6, stream_);
+    gemm(ly.wr, xr, C, buf(9), T, epilogue::none, xq, stream_);
+    gemm(ly.wk, xk, C, buf(10), T, epilogue::none, xq, stream_);
+    gemm(ly.wv, xv, C, buf(11), T, epilogue::none, xq, stream_);
+    auto lora = [&](const dmatrix& down, const dmatrix& up, const float* in, float* out, epilogue act) {
+        gemm(down, in, C, hid, T, act, xq, stream_);
+        gemm(up, hid, down.rows, out, T, epilogue::none, xq, stream_);
+    };
+    lora(ly.w1, ly.w2, xw, buf(12), epilogue::tanh);
+    lora(ly.a1, ly.a2, xa, buf(13), epilogue::none);
+    lora(ly.g1, ly.g2, xg, buf(14), epilogue::sigmoid);
+    if (!first) lora(ly.v1, ly.v2, xv, buf(15), epilogue::none);
+    wkv_args a{buf(9), buf(10), buf(11), buf(12), buf(13), buf(14), buf(15), buf(1),
+               ly.w0, ly.a0, ly.v0, ly.k_k, ly.k_a, ly.r_k, ly.lnx_w, ly.lnx_b,
+               s + 2 * C, buf(16), T, C, N, first};
+    const unsigned threads = unsigned((N + 31) / 32 * 32);
+    wkv_kernel<<<unsigned(H), threads, shared_bytes_, stream_>>>(a);
+    check_launch("wkv_kernel");
+    gemm(ly.wo, buf(16), C, x, T, epilogue::add, xq, stream_);
+}
+
+void rwkv7_device::channel_mix(const layer_w& ly, float* s, int64_t T) {
+    float* x = buf(0);
+    float* xn = buf(2);
+    float* xk = buf(3);
+    float* hid = buf(20);
+    block_q8_0* xq = xq_.as<block_q8_0>();
+    layer_norm_rows(x, ly.ln2_w, ly.ln2_b, xn, T, C, eps, stream_);
+    shift_mix(xn, s + C, ly.ffn_lerp_k, xk, T, C, 1, stream_);
+    gemm(ly.ffn_key, xk, C, hid, T, epilogue::relu_sq, xq, stream_);
+    gemm(ly.ffn_value, hid, F, x, T, epilogue::add, xq, stream_);
+}
+
+void rwkv7_device::run_chunk(const int32_t* d_tokens, int64_t T, float* state, float* logits, bool all_logits) {
+    float* x = buf(0);
+    embed(emb, d_tokens, x, T, stream_);
+    if (ln0_w) layer_norm_rows(x, ln0_w, ln0_b, x, T, C, eps, stream_);
+    for (int64_t l = 0; l < L; l++) {
+        float* s = state + size_t(l) * layer_state();
+        time_mix(layers[size_t(l)], l == 0, s, T);
+        channel_mix(layers[size_t(l)], s, T);
+    }
+    if (!logits) return;
+    const int64_t rows = all_logits ? T : 1;
+    layer_norm_rows(x + (T - rows) * C, ln_out_w, ln_out_b, buf(17), rows, C, eps, stream_);
+    gemm(head, buf(17), C, logits, rows, epilogue::none, xq_.as<block_q8_0>(), stream_);
+}
+
+} // namespace
+
+std::unique_ptr<device_model> load_rwkv7_device(std::shared_ptr<const gguf_file> f, int device) {
+    return std::make_unique<rwkv7_device>(std::move(f), device);
+}
+
+} // namespace pyrnn::cuda
