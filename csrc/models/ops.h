@@ -14,11 +14,24 @@
 
 namespace pyrnn {
 
-// y[t] = W · x[t] for each of T tokens: x [T][w.cols] → y [T][w.rows]. The weight rows are split
-// over the current pool's threads; each weight row is read once for all T tokens.
+// y[t] = W · x[t] for each of T tokens: x [T][w.cols] → y [T][w.rows]. Decode (few tokens): the
+// weight rows are split over the current pool's threads, each row read once for all T tokens.
+// Prefill (T ≥ 32): the tokens are split instead, in slices that are multiples of 8 (the kernels'
+// token tile, so each token meets the same code path as in one call and the bits do not depend on
+// the thread count); each thread quantizes only its own tokens' activations (a row split would
+// make every task quantize all T of them) and the weights, read once per thread, stay in cache.
 inline void matmul(const matrix& w, const float* x, float* y, int64_t T) {
     const gemm_fn f = kernels().gemm[w.type];
     thread_pool* pool = current_pool();
+    if (pool != nullptr && T >= 32) {
+        const int64_t per = ((T + pool->size() - 1) / pool->size() + 7) / 8 * 8;
+        const int n_slices = int((T + per - 1) / per);
+        pool->run(n_slices, [&](int i) {
+            const int64_t t0 = i * per, t1 = std::min(T, t0 + per);
+            f(w.data, x + t0 * w.cols, y + t0 * w.rows, w.rows, w.cols, t1 - t0, w.rows);
+        });
+        return;
+    }
     const int64_t min_rows = 32; // below this a task costs more to hand out than to run
     const int n_tasks = pool ? int(std::min<int64_t>(4 * pool->size(), (w.rows + min_rows - 1) / min_rows)) : 1;
     if (n_tasks <= 1) {
