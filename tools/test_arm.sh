@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# C++ kernel tests (ctest target test_kernels), from clean build dirs:
+# C++ tests (ctest: test_kernels, test_threads, test_cuda_math), from clean build dirs:
 #   1. natively on this machine (x86-64: ref + avx2),
 #   2. cross-built for AArch64 with GCC, run under qemu-user twice: QEMU_CPU=cortex-a53 (no
 #      dotprod: the neon table must be chosen) and cortex-a76 (dotprod: neon_dotprod),
@@ -42,7 +42,7 @@ run_suite() { # name, extra cmake args...
   shift
   [ "$keep" = 1 ] || rm -rf "$dir"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPYRNN_PYTHON=OFF -DPYRNN_TESTS=ON "$@" >/dev/null
-  cmake --build "$dir" --target test_kernels -- -j"$jobs"
+  cmake --build "$dir" --target test_kernels test_threads test_cuda_math -- -j"$jobs"
   (cd "$dir" && ctest --output-on-failure)
   stamp "$(basename "$dir") done"
 }
