@@ -11,6 +11,7 @@
 #include "gguf.h"
 #include "kernels/kernels.h"
 #include "models/model.h"
+#include "python_forward.h"
 #include "quant.h"
 
 namespace py = pybind11;
@@ -136,26 +137,10 @@ void check_state(const model& m, const py::array& state) {
 
 py::array_t<float> forward(const model& m, py::object tokens_in, py::array state, bool all_logits) {
     check_state(m, state);
-    // int64 first, so that ids beyond int32 are reported rather than wrapped
-    auto tokens64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(tokens_in);
-    if (!tokens64 || tokens64.ndim() != 1) {
-        PyErr_Clear();
-        throw py::value_error("tokens: expected a 1-d sequence of integers");
-    }
-    const size_t n = size_t(tokens64.shape(0));
-    if (n == 0) throw py::value_error("tokens: expected at least one token, found none");
-    std::vector<int32_t> ids(n);
-    const int64_t* t64 = tokens64.data();
-    for (size_t i = 0; i < n; i++) {
-        if (t64[i] < 0 || t64[i] >= m.n_vocab()) {
-            throw py::value_error("tokens[" + std::to_string(i) + "]: expected an id in [0, " +
-                                  std::to_string(m.n_vocab()) + "), found " + std::to_string(t64[i]));
-        }
-        ids[i] = int32_t(t64[i]);
-    }
+    const std::vector<int32_t> ids = checked_tokens(tokens_in, m.n_vocab());
+    const size_t n = ids.size();
     const int32_t* tp = ids.data();
-    py::array_t<float> logits = all_logits ? py::array_t<float>({py::ssize_t(n), py::ssize_t(m.n_vocab())})
-                                           : py::array_t<float>(py::ssize_t(m.n_vocab()));
+    py::array_t<float> logits = logits_array(n, m.n_vocab(), all_logits);
     float* sp = static_cast<float*>(state.mutable_data());
     float* lp = logits.mutable_data();
     {

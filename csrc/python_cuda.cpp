@@ -10,6 +10,7 @@
 
 #include "cuda/backend.h"
 #include "gguf.h"
+#include "python_forward.h"
 
 namespace py = pybind11;
 using namespace pyrnn;
@@ -27,26 +28,14 @@ py::array_t<float> contiguous_state(const cuda::device_state& s, py::array_t<flo
     return a;
 }
 
-py::array_t<float> forward(cuda::device_model& m, py::array_t<int64_t, py::array::c_style | py::array::forcecast> tokens,
-                           cuda::device_state& state, bool all_logits) {
-    if (tokens.ndim() != 1) throw py::value_error("tokens: expected a 1-d sequence of integers");
-    const size_t n = size_t(tokens.shape(0));
-    if (n == 0) throw py::value_error("tokens: expected at least one token, found none");
+py::array_t<float> forward(cuda::device_model& m, const py::object& tokens, cuda::device_state& state, bool all_logits) {
     if (state.size() != m.state_size()) {
         throw py::value_error("state: expected " + std::to_string(m.state_size()) + " floats for this " + m.arch() +
                               " model, found " + std::to_string(state.size()));
     }
-    std::vector<int32_t> ids(n);
-    const int64_t* t64 = tokens.data();
-    for (size_t i = 0; i < n; i++) {
-        if (t64[i] < 0 || t64[i] >= m.n_vocab()) {
-            throw py::value_error("tokens[" + std::to_string(i) + "]: expected an id in [0, " +
-                                  std::to_string(m.n_vocab()) + "), found " + std::to_string(t64[i]));
-        }
-        ids[i] = int32_t(t64[i]);
-    }
-    py::array_t<float> logits = all_logits ? py::array_t<float>({py::ssize_t(n), py::ssize_t(m.n_vocab())})
-                                           : py::array_t<float>(py::ssize_t(m.n_vocab()));
+    const std::vector<int32_t> ids = checked_tokens(tokens, m.n_vocab());
+    const size_t n = ids.size();
+    py::array_t<float> logits = logits_array(n, m.n_vocab(), all_logits);
     float* lp = logits.mutable_data();
     {
         py::gil_scoped_release nogil;
