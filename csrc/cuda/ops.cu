@@ -53,6 +53,21 @@ __device__ __forceinline__ float apply(epilogue e, float v, float old) {
     }
 }
 
+// The end of both GEMM kernels: each of the tile's nt tokens summed over the warp (every lane takes
+// part in the shuffle), then lane 0 writes row r of y through the epilogue.
+__device__ inline void store_tile(const float (&acc)[k_tile_t], int nt, int64_t t0, int64_t r, int64_t rows, float* y,
+                                  epilogue epi, int lane) {
+#pragma unroll
+    for (int i = 0; i < k_tile_t; i++) {
+        if (i >= nt) break;
+        const float v = warp_sum(acc[i]);
+        if (lane == 0) {
+            float* out = &y[(t0 + i) * rows + r];
+            *out = apply(epi, v, *out);
+        }
+    }
+}
+
 // Float weights (F32, F16, BF16): lane l takes columns l, l+32, ... (coalesced), then a warp sum.
 __global__ void gemm_float_kernel(const void* w, uint32_t type, const float* x, int64_t ldx, float* y, int64_t rows,
                                   int64_t cols, int64_t T, epilogue epi) {
@@ -70,15 +85,7 @@ __global__ void gemm_float_kernel(const void* w, uint32_t type, const float* x, 
                 if (i < nt) acc[i] += wv * x[(t0 + i) * ldx + c];
             }
         }
-#pragma unroll
-        for (int i = 0; i < k_tile_t; i++) {
-            if (i >= nt) break;
-            const float v = warp_sum(acc[i]);
-            if (lane == 0) {
-                float* out = &y[(t0 + i) * rows + r];
-                *out = apply(epi, v, *out);
-            }
-        }
+        store_tile(acc, nt, t0, r, rows, y, epi, lane);
     }
 }
 
@@ -100,15 +107,7 @@ __global__ void gemm_quant_kernel(const WBlock* w, const block_q8_0* xq, float* 
                 if (i < nt) acc[i] += dot_block(wb, xq[(t0 + i) * nb + b]);
             }
         }
-#pragma unroll
-        for (int i = 0; i < k_tile_t; i++) {
-            if (i >= nt) break;
-            const float v = warp_sum(acc[i]);
-            if (lane == 0) {
-                float* out = &y[(t0 + i) * rows + r];
-                *out = apply(epi, v, *out);
-            }
-        }
+        store_tile(acc, nt, t0, r, rows, y, epi, lane);
     }
 }
 
