@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "cuda/block_math.h"
 #include "kernels/kernels.h"
 #include "models/ssm_ops.h"
@@ -18,17 +19,6 @@ using namespace pyrnn;
 namespace cu = pyrnn::cuda;
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        g_passed++;
-    } else {
-        g_failed++;
-        if (g_failed < 20) std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-    }
-}
 
 uint32_t bits(float f) {
     uint32_t u;
@@ -293,6 +283,5 @@ int main() {
     check_rwkv7_row();
     check_mamba_step();
     check_conv();
-    std::printf("test_cuda_math: %d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return report("test_cuda_math");
 }

@@ -23,23 +23,13 @@
 #include <string>
 #include <vector>
 
+#include "check.h"
 #include "kernels/kernels.h"
 #include "quant.h"
 
 using namespace pyrnn;
 
 namespace {
-
-int g_passed = 0, g_failed = 0;
-
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        g_passed++;
-    } else {
-        g_failed++;
-        std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-    }
-}
 
 constexpr double kUnit = 1.0 / (1 << 24); // float unit roundoff, 2⁻²⁴
 
@@ -367,8 +357,7 @@ int main(int argc, char** argv) {
         check(false, std::string("dispatch threw: ") + e.what());
     }
     if (dispatch_only) {
-        std::printf("%d passed, %d failed\n", g_passed, g_failed);
-        return g_failed == 0 ? 0 : 1;
+        return report("test_kernels");
     }
     check_dot_f32(isas);
     for (uint32_t t : kFloatTypes) {
@@ -386,6 +375,5 @@ int main(int argc, char** argv) {
         }
     }
     check_round_trips();
-    std::printf("%d passed, %d failed\n", g_passed, g_failed);
-    return g_failed == 0 ? 0 : 1;
+    return report("test_kernels");
 }

@@ -13,21 +13,12 @@
 #include <thread>
 #include <vector>
 
+#include "check.h"
 #include "threads.h"
 
 using namespace pyrnn;
 
 namespace {
-
-std::atomic<int> g_failed{0}, g_passed{0};
-
-void check(bool ok, const std::string& what) {
-    if (ok) {
-        g_passed++;
-    } else if (g_failed++ < 20) {
-        std::fprintf(stderr, "FAIL: %s\n", what.c_str());
-    }
-}
 
 // Runs `jobs` jobs of varying size on `pool` and checks each task ran exactly once.
 void run_jobs(thread_pool& pool, int jobs, int seed, const char* who) {
@@ -79,6 +70,5 @@ int main() {
         thread_pool pool(3);
         if (i % 2) run_jobs(pool, 1, i, "short-lived pool");
     }
-    std::printf("test_threads: %d passed, %d failed\n", g_passed.load(), g_failed.load());
-    return g_failed == 0 ? 0 : 1;
+    return report("test_threads");
 }
