@@ -159,25 +159,26 @@ class State:
     def __init__(self, model: Model, data: np.ndarray) -> None:
         if data.dtype != np.float32 or data.shape != (model.state_size,):
             raise ValueError(f"state data: expected float32[{model.state_size}], found {data.dtype}{list(data.shape)}")
-        self.model_fingerprint = model.fingerprint
-        self.arch = model.arch
-        self.device = model.device
-        self._host: np.ndarray | None = None
-        self._dev: Any = None  # _core.CudaState on a device
-        if model.on_device:
-            self._device_model = model._core  # allocates copies
-            self._dev = model._core.new_state()
+        self._set_identity(model.fingerprint, model.arch, model.device, model._core if model.on_device else None)
+        if self._device_model is not None:
+            self._dev = self._device_model.new_state()
             self._dev.upload(np.ascontiguousarray(data))
         else:
             self._host = np.ascontiguousarray(data)
+
+    def _set_identity(self, fingerprint: str, arch: str, device: str, device_model: Any) -> None:
+        """The model's identity and an empty body: exactly one of _host / _dev is set afterwards."""
+        self.model_fingerprint, self.arch, self.device = fingerprint, arch, device
+        self._device_model = device_model  # the _core.CudaModel that allocates device copies; None on the CPU
+        self._host: np.ndarray | None = None
+        self._dev: Any = None  # _core.CudaState on a device
         self._lock = threading.Lock()
 
     @classmethod
     def _wrap_device(cls, model: Model, dev: Any) -> State:
         s = cls.__new__(cls)
-        s.model_fingerprint, s.arch, s.device = model.fingerprint, model.arch, model.device
-        s._host, s._dev, s._lock = None, dev, threading.Lock()
-        s._device_model = model._core
+        s._set_identity(model.fingerprint, model.arch, model.device, model._core)
+        s._dev = dev
         return s
 
     @property
@@ -194,14 +195,12 @@ class State:
 
     def copy(self) -> State:
         s = State.__new__(State)
-        s.model_fingerprint, s.arch, s.device = self.model_fingerprint, self.arch, self.device
-        s._host, s._dev, s._lock = None, None, threading.Lock()
+        s._set_identity(self.model_fingerprint, self.arch, self.device, self._device_model)
         with self._use():
             if self._dev is not None:
-                s._device_model = self._device_model
                 s._dev = self._device_model.new_state()
                 s._dev.copy_from(self._dev)  # device to device
-            elif self._host is not None:
+            else:
                 s._host = self._host.copy()
         return s
 
