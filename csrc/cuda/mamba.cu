@@ -6,10 +6,9 @@
 // thread per channel runs softplus, the selective scan over the T tokens, the skip and the gate;
 // out_proj adds into the residual.
 #include <algorithm>
-#include <deque>
 #include <vector>
 
-#include "../models/loader.h"
+#include "../models/weights.h"
 #include "block_math.h"
 #include "model_base.h"
 
@@ -53,27 +52,13 @@ __global__ void scan_kernel(scan_args p) {
 class mamba_device final : public model_base {
   public:
     mamba_device(std::shared_ptr<const gguf_file> f, int device) : model_base(std::move(f), device) {
-        weight_loader w(*file_, "mamba", owned_);
-        C = w.u32("embedding_length");
-        L = w.u32("block_count");
-        K = w.u32("ssm.conv_kernel");
-        D = w.u32("ssm.inner_size");
-        N = w.u32("ssm.state_size");
-        R = w.u32("ssm.time_step_rank");
-        eps = w.f32("attention.layer_norm_rms_epsilon", 1e-5f);
-        if (K < 1) throw format_error("mamba.ssm.conv_kernel: expected at least 1, found 0");
-        if (const gguf_value* v = file_->find("mamba.ssm.dt_b_c_rms");
-            v && v->type == gguf_type::BOOL && v->data[0] != 0) {
-            throw format_error("mamba.ssm.dt_b_c_rms: expected false (plain Mamba), found true (FalconMamba)");
-        }
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = ws_.mat(w.embedding("token_embd.weight", V, C), "token_embd.weight");
-        norm_f = ws_.vec(w.vec("output_norm.weight", C), size_t(C));
-        head = w.has("output.weight") ? ws_.mat(w.mat("output.weight", V, C), "output.weight")
-                                      : ws_.mat(w.mat("token_embd.weight", V, C), "token_embd.weight");
-        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
-        owned_.clear();
+        const mamba_weights h(*file_);
+        C = h.C, L = h.L, K = h.K, D = h.D, N = h.N, R = h.R, V = h.V, eps = h.eps;
+        emb = mat(h.emb);
+        norm_f = ws_.vec(h.norm_f, size_t(C));
+        head = mat(h.head);
+        for (const mamba_layer& hl : h.layers) layers.push_back(upload(hl));
+        // h, with the widened host copies, goes at the end of this scope: they are on the device now
         const int64_t P = R + 2 * N;
         // x [C] | xn [C] | xz [2D] | u [D] | xdbl [P] | dt [D] | y [D], per token
         row_ = 2 * C + 2 * D + D + P + D + D;
@@ -90,7 +75,8 @@ class mamba_device final : public model_base {
 
   private:
     size_t layer_state() const { return size_t(D * (K - 1) + D * N); }
-    layer_w load_layer(weight_loader& w, int64_t i);
+    dmatrix mat(const matrix& m) { return ws_.mat(m, tensor_name(*file_, m)); }
+    layer_w upload(const mamba_layer& h);
     void run_chunk(const int32_t* d_tokens, int64_t T, float* state, float* logits, bool all_logits) override;
     void mixer(const layer_w& ly, float* s, int64_t T);
 
@@ -99,28 +85,17 @@ class mamba_device final : public model_base {
     dmatrix emb, head;
     const float* norm_f = nullptr;
     std::vector<layer_w> layers;
-    std::deque<std::vector<float>> owned_;
     device_buffer work_, xq_;
 };
 
-layer_w mamba_device::load_layer(weight_loader& w, int64_t i) {
-    // The tensor list of models/mamba.cpp load_layer (checked the same way by weight_loader).
-    const std::string p = "blk." + std::to_string(i) + ".";
-    auto mat = [&](const std::string& name, int64_t rows, int64_t cols) {
-        return ws_.mat(w.mat(p + name, rows, cols), (p + name).c_str());
-    };
-    layer_w ly;
-    ly.norm_w = ws_.vec(w.vec(p + "attn_norm.weight", C), size_t(C));
-    ly.in_proj = mat("ssm_in.weight", 2 * D, C);
-    ly.conv_w = ws_.vec(w.floats(p + "ssm_conv1d.weight", {K, D}), size_t(K * D));
-    ly.conv_b = ws_.vec(w.vec(p + "ssm_conv1d.bias", D), size_t(D));
-    ly.x_proj = mat("ssm_x.weight", R + 2 * N, D);
-    ly.dt_proj = mat("ssm_dt.weight", D, R);
-    ly.dt_b = ws_.vec(w.vec(p + "ssm_dt.bias", D), size_t(D));
-    ly.A = ws_.vec(w.floats(p + "ssm_a", {N, D}), size_t(N * D));
-    ly.Dskip = ws_.vec(w.vec(p + "ssm_d", D), size_t(D));
-    ly.out_proj = mat("ssm_out.weight", C, D);
-    return ly;
+// The device copy of a layer of models/weights.h (the same fields).
+layer_w mamba_device::upload(const mamba_layer& h) {
+    layer_w d;
+    d.norm_w = ws_.vec(h.norm_w, size_t(C));
+    d.conv_w = ws_.vec(h.conv_w, size_t(K * D)), d.conv_b = ws_.vec(h.conv_b, size_t(D));
+    d.dt_b = ws_.vec(h.dt_b, size_t(D)), d.A = ws_.vec(h.A, size_t(N * D)), d.Dskip = ws_.vec(h.Dskip, size_t(D));
+    d.in_proj = mat(h.in_proj), d.x_proj = mat(h.x_proj), d.dt_proj = mat(h.dt_proj), d.out_proj = mat(h.out_proj);
+    return d;
 }
 
 void mamba_device::mixer(const layer_w& ly, float* s, int64_t T) {

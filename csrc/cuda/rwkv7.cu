@@ -7,10 +7,9 @@
 // decay, kk normalisation, value residual, the state recurrence over the T tokens (the head's N×N
 // state held in shared memory for the whole chunk), GroupNorm, bonus and gate.
 #include <algorithm>
-#include <deque>
 #include <vector>
 
-#include "../models/loader.h"
+#include "../models/weights.h"
 #include "block_math.h"
 #include "model_base.h"
 
@@ -91,35 +90,27 @@ __global__ void wkv_kernel(wkv_args p) {
 class rwkv7_device final : public model_base {
   public:
     rwkv7_device(std::shared_ptr<const gguf_file> f, int device) : model_base(std::move(f), device) {
-        weight_loader w(*file_, "rwkv7", owned_);
-        C = w.u32("embedding_length");
-        L = w.u32("block_count");
-        N = w.u32("wkv.head_size");
-        F = w.u32("feed_forward_length");
-        eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
-        if (N == 0 || C % N != 0 || N > 1024) {
-            throw format_error("rwkv7.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
-                               " (at most 1024 on the device), found " + std::to_string(N));
-        }
-        H = C / N;
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = ws_.mat(w.embedding("token_embd.weight", V, C), "token_embd.weight");
-        if (w.has("token_embd_norm.weight")) {
-            ln0_w = ws_.vec(w.vec("token_embd_norm.weight", C), size_t(C));
-            ln0_b = ws_.vec(w.vec("token_embd_norm.bias", C), size_t(C));
-        }
-        ln_out_w = ws_.vec(w.vec("output_norm.weight", C), size_t(C));
-        ln_out_b = ws_.vec(w.vec("output_norm.bias", C), size_t(C));
-        head = ws_.mat(w.mat("output.weight", V, C), "output.weight");
+        const rwkv7_weights h(*file_, [](const rwkv7_weights& w) {
+            if (w.N == 0 || w.C % w.N != 0 || w.N > 1024) {
+                throw format_error("rwkv7.wkv.head_size: expected a divisor of embedding_length " +
+                                   std::to_string(w.C) + " (at most 1024 on the device), found " + std::to_string(w.N));
+            }
+        });
+        C = h.C, L = h.L, N = h.N, H = h.H, F = h.F, V = h.V, eps = h.eps;
+        emb = mat(h.emb);
+        ln0_w = ws_.vec(h.ln0_w, size_t(C));
+        ln0_b = ws_.vec(h.ln0_b, size_t(C));
+        ln_out_w = ws_.vec(h.ln_out_w, size_t(C));
+        ln_out_b = ws_.vec(h.ln_out_b, size_t(C));
+        head = mat(h.head);
         int64_t lora_max = 1, cols_max = std::max(C, F);
-        for (int64_t i = 0; i < L; i++) {
-            layers.push_back(load_layer(w, i));
+        for (const rwkv7_layer& hl : h.layers) {
+            layers.push_back(upload(hl));
             const layer_w& ly = layers.back();
             for (const dmatrix* m : {&ly.w1, &ly.a1, &ly.g1, &ly.v1}) lora_max = std::max(lora_max, m->rows);
             for (const dmatrix* m : {&ly.w2, &ly.a2, &ly.g2, &ly.v2}) cols_max = std::max(cols_max, m->cols);
         }
-        owned_.clear(); // the widened host copies are on the device now
+        // h, with the widened host copies, goes at the end of this scope: they are on the device now
         const size_t TC = size_t(k_chunk * C);
         work_ = device_buffer(sizeof(float) * (TC * 20 + size_t(k_chunk) * size_t(std::max(F, lora_max))));
         xq_ = device_buffer(sizeof(block_q8_0) * size_t(k_chunk) * size_t(cols_max / QK + 1));
@@ -137,7 +128,8 @@ class rwkv7_device final : public model_base {
 
   private:
     size_t layer_state() const { return size_t(2 * C + H * N * N); }
-    layer_w load_layer(weight_loader& w, int64_t i);
+    dmatrix mat(const matrix& m) { return m.data ? ws_.mat(m, tensor_name(*file_, m)) : dmatrix{}; }
+    layer_w upload(const rwkv7_layer& h);
     void run_chunk(const int32_t* d_tokens, int64_t T, float* state, float* logits, bool all_logits) override;
     void time_mix(const layer_w& ly, bool first, float* s, int64_t T);
     void channel_mix(const layer_w& ly, float* s, int64_t T);
@@ -148,52 +140,24 @@ class rwkv7_device final : public model_base {
     dmatrix emb, head;
     const float *ln0_w = nullptr, *ln0_b = nullptr, *ln_out_w = nullptr, *ln_out_b = nullptr;
     std::vector<layer_w> layers;
-    std::deque<std::vector<float>> owned_;
     device_buffer work_, xq_;
     size_t shared_bytes_ = 0;
 };
 
-layer_w rwkv7_device::load_layer(weight_loader& w, int64_t i) {
-    // The tensor list of models/rwkv7.cpp load_layer (checked the same way by weight_loader).
-    const std::string p = "blk." + std::to_string(i) + ".";
-    auto vec = [&](const std::string& name) { return ws_.vec(w.vec(p + name, C), size_t(C)); };
-    auto mat = [&](const std::string& name, int64_t rows, int64_t cols) {
-        return ws_.mat(w.mat(p + name, rows, cols), (p + name).c_str());
-    };
-    layer_w ly;
-    ly.ln1_w = vec("attn_norm.weight");
-    ly.ln1_b = vec("attn_norm.bias");
-    ly.ln2_w = vec("attn_norm_2.weight");
-    ly.ln2_b = vec("attn_norm_2.bias");
-    ly.lerp = ws_.vec(w.floats(p + "time_mix_lerp_fused.weight", {C, 1, 1, 6}), size_t(6 * C));
-    ly.w0 = vec("time_mix_w0.weight");
-    ly.a0 = vec("time_mix_a0.weight");
-    auto lora = [&](const std::string& name, dmatrix& down, dmatrix& up) {
-        const gguf_tensor* t = file_->find_tensor(p + name + "1.weight");
-        const int64_t D = t && t->n_dims >= 2 ? t->ne[1] : 0;
-        down = mat(name + "1.weight", D, C);
-        up = mat(name + "2.weight", C, D);
-    };
-    lora("time_mix_w", ly.w1, ly.w2);
-    lora("time_mix_a", ly.a1, ly.a2);
-    lora("time_mix_g", ly.g1, ly.g2);
-    if (i > 0) {
-        ly.v0 = vec("time_mix_v0.weight");
-        lora("time_mix_v", ly.v1, ly.v2);
-    }
-    ly.k_k = vec("time_mix_k_k.weight");
-    ly.k_a = vec("time_mix_k_a.weight");
-    ly.r_k = vec("time_mix_r_k.weight");
-    ly.wr = mat("time_mix_receptance.weight", C, C);
-    ly.wk = mat("time_mix_key.weight", C, C);
-    ly.wv = mat("time_mix_value.weight", C, C);
-    ly.wo = mat("time_mix_output.weight", C, C);
-    ly.lnx_w = vec("time_mix_ln.weight");
-    ly.lnx_b = vec("time_mix_ln.bias");
-    ly.ffn_lerp_k = vec("channel_mix_lerp_k.weight");
-    ly.ffn_key = mat("channel_mix_key.weight", F, C);
-    ly.ffn_value = mat("channel_mix_value.weight", C, F);
-    return ly;
+// The device copy of a layer of models/weights.h (the same fields; vectors of C floats but lerp).
+layer_w rwkv7_device::upload(const rwkv7_layer& h) {
+    auto vec = [&](const float* v) { return ws_.vec(v, size_t(C)); };
+    layer_w d;
+    d.ln1_w = vec(h.ln1_w), d.ln1_b = vec(h.ln1_b), d.ln2_w = vec(h.ln2_w), d.ln2_b = vec(h.ln2_b);
+    d.lerp = ws_.vec(h.lerp, size_t(6 * C));
+    d.w0 = vec(h.w0), d.a0 = vec(h.a0), d.v0 = vec(h.v0);
+    d.w1 = mat(h.w1), d.w2 = mat(h.w2), d.a1 = mat(h.a1), d.a2 = mat(h.a2);
+    d.v1 = mat(h.v1), d.v2 = mat(h.v2), d.g1 = mat(h.g1), d.g2 = mat(h.g2);
+    d.k_k = vec(h.k_k), d.k_a = vec(h.k_a), d.r_k = vec(h.r_k);
+    d.wr = mat(h.wr), d.wk = mat(h.wk), d.wv = mat(h.wv), d.wo = mat(h.wo);
+    d.lnx_w = vec(h.lnx_w), d.lnx_b = vec(h.lnx_b), d.ffn_lerp_k = vec(h.ffn_lerp_k);
+    d.ffn_key = mat(h.ffn_key), d.ffn_value = mat(h.ffn_value);
+    return d;
 }
 
 // Work slots (each [k_chunk][C]): 0 x, 1 v_first, 2 xn, 3..8 mix (r w k v a g), 9 r, 10 k, 11 v,

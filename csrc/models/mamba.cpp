@@ -9,12 +9,12 @@
 //   ssm[c][n]:  the selective-scan state h, as the reference's ssm_state (D, N).
 //   All zeros at the start.
 #include <algorithm>
-#include <deque>
 #include <vector>
 
 #include "loader.h"
 #include "ops.h"
 #include "ssm_ops.h"
+#include "weights.h"
 
 namespace pyrnn {
 
@@ -22,44 +22,11 @@ namespace {
 
 using ssm::silu;
 
-struct mamba_layer {
-    const float* norm_w;       // (C) RMSNorm before the mixer
-    matrix in_proj;            // (2D, C): rows [x (D) | z (D)]
-    const float* conv_w;       // (D, K): depthwise conv, last column = newest input
-    const float* conv_b;       // (D)
-    matrix x_proj;             // (R + 2N, D): rows [dt (R) | B (N) | C (N)]
-    matrix dt_proj;            // (D, R)
-    const float* dt_b;         // (D)
-    const float* A;            // (D, N): −exp(A_log), stored so by the converter
-    const float* Dskip;        // (D)
-    matrix out_proj;           // (C, D)
-};
-
-class mamba_model final : public model {
+// The hyperparameters and weights (weights.h, shared with cuda/mamba.cu) are a base: the code below
+// reads C, D, layers, ... as members.
+class mamba_model final : public model, private mamba_weights {
   public:
-    explicit mamba_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "mamba", owned_);
-        C = w.u32("embedding_length");
-        L = w.u32("block_count");
-        K = w.u32("ssm.conv_kernel");
-        D = w.u32("ssm.inner_size");
-        N = w.u32("ssm.state_size");
-        R = w.u32("ssm.time_step_rank");
-        eps = w.f32("attention.layer_norm_rms_epsilon", 1e-5f);
-        if (K < 1) throw format_error("mamba.ssm.conv_kernel: expected at least 1, found 0");
-        // FalconMamba adds RMS norms on dt, B and C; it is another architecture in all but name.
-        if (const gguf_value* v = file_->find("mamba.ssm.dt_b_c_rms");
-            v && v->type == gguf_type::BOOL && v->data[0] != 0) {
-            throw format_error("mamba.ssm.dt_b_c_rms: expected false (plain Mamba), found true (FalconMamba)");
-        }
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = w.embedding("token_embd.weight", V, C);
-        norm_f = w.vec("output_norm.weight", C);
-        // tied embeddings: llama.cpp omits output.weight when it equals token_embd.weight
-        head = w.has("output.weight") ? w.mat("output.weight", V, C) : w.mat("token_embd.weight", V, C);
-        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
-    }
+    explicit mamba_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), mamba_weights(*file_) {}
 
     std::string arch() const override { return "mamba"; }
     int64_t n_vocab() const override { return V; }
@@ -72,33 +39,8 @@ class mamba_model final : public model {
 
   private:
     size_t layer_state() const { return size_t(D * (K - 1) + D * N); }
-    mamba_layer load_layer(weight_loader& w, int64_t i);
     void mixer(const mamba_layer& ly, float* x, float* s, int64_t T) const;
-
-    int64_t C = 0, L = 0, K = 0, D = 0, N = 0, R = 0, V = 0;
-    float eps = 1e-5f;
-    matrix emb;                    // (V, C)
-    const float* norm_f = nullptr; // (C)
-    matrix head;                   // (V, C): output.weight or the tied embedding
-    std::vector<mamba_layer> layers;
-    std::deque<std::vector<float>> owned_;
 };
-
-mamba_layer mamba_model::load_layer(weight_loader& w, int64_t i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    mamba_layer ly;
-    ly.norm_w = w.vec(p + "attn_norm.weight", C);
-    ly.in_proj = w.mat(p + "ssm_in.weight", 2 * D, C);
-    ly.conv_w = w.floats(p + "ssm_conv1d.weight", {K, D});
-    ly.conv_b = w.vec(p + "ssm_conv1d.bias", D);
-    ly.x_proj = w.mat(p + "ssm_x.weight", R + 2 * N, D);
-    ly.dt_proj = w.mat(p + "ssm_dt.weight", D, R);
-    ly.dt_b = w.vec(p + "ssm_dt.bias", D);
-    ly.A = w.floats(p + "ssm_a", {N, D});
-    ly.Dskip = w.vec(p + "ssm_d", D);
-    ly.out_proj = w.mat(p + "ssm_out.weight", C, D);
-    return ly;
-}
 
 // x [T][C]: residual stream, updated in place: x += mixer(RMSNorm(x)).
 void mamba_model::mixer(const mamba_layer& ly, float* x, float* s, int64_t T) const {
@@ -154,6 +96,44 @@ void mamba_model::forward(const int32_t* tokens, size_t n, float* state, float* 
 }
 
 } // namespace
+
+// The tensors of the file, by name and shape (ggml order), checked by weight_loader.
+mamba_weights::mamba_weights(const gguf_file& f) {
+    weight_loader w(f, "mamba", owned);
+    C = w.u32("embedding_length");
+    L = w.u32("block_count");
+    K = w.u32("ssm.conv_kernel");
+    D = w.u32("ssm.inner_size");
+    N = w.u32("ssm.state_size");
+    R = w.u32("ssm.time_step_rank");
+    eps = w.f32("attention.layer_norm_rms_epsilon", 1e-5f);
+    if (K < 1) throw format_error("mamba.ssm.conv_kernel: expected at least 1, found 0");
+    // FalconMamba adds RMS norms on dt, B and C; it is another architecture in all but name.
+    if (const gguf_value* v = f.find("mamba.ssm.dt_b_c_rms"); v && v->type == gguf_type::BOOL && v->data[0] != 0) {
+        throw format_error("mamba.ssm.dt_b_c_rms: expected false (plain Mamba), found true (FalconMamba)");
+    }
+    const gguf_tensor& emb_t = f.tensor("token_embd.weight");
+    V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+    emb = w.embedding("token_embd.weight", V, C);
+    norm_f = w.vec("output_norm.weight", C);
+    // tied embeddings: llama.cpp omits output.weight when it equals token_embd.weight
+    head = w.has("output.weight") ? w.mat("output.weight", V, C) : w.mat("token_embd.weight", V, C);
+    for (int64_t i = 0; i < L; i++) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        mamba_layer ly;
+        ly.norm_w = w.vec(p + "attn_norm.weight", C);
+        ly.in_proj = w.mat(p + "ssm_in.weight", 2 * D, C);
+        ly.conv_w = w.floats(p + "ssm_conv1d.weight", {K, D});
+        ly.conv_b = w.vec(p + "ssm_conv1d.bias", D);
+        ly.x_proj = w.mat(p + "ssm_x.weight", R + 2 * N, D);
+        ly.dt_proj = w.mat(p + "ssm_dt.weight", D, R);
+        ly.dt_b = w.vec(p + "ssm_dt.bias", D);
+        ly.A = w.floats(p + "ssm_a", {N, D});
+        ly.Dskip = w.vec(p + "ssm_d", D);
+        ly.out_proj = w.mat(p + "ssm_out.weight", C, D);
+        layers.push_back(ly);
+    }
+}
 
 std::unique_ptr<model> load_mamba(std::shared_ptr<const gguf_file> f) {
     return std::make_unique<mamba_model>(std::move(f));

@@ -5,57 +5,22 @@
 //   att_x, ffn_x: the LayerNorm outputs of the previous token (token shift), zero at start;
 //   S[h][v][k]:   the wkv matrix of head h, value-major (pip's v7 orientation), zero at start.
 #include <algorithm>
-#include <deque>
+#include <functional>
 #include <vector>
 
 #include "loader.h"
 #include "ops.h"
+#include "weights.h"
 
 namespace pyrnn {
 
 namespace {
 
-struct rwkv7_layer {
-    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b; // (C)
-    const float* lerp;                          // (6, C): r, w, k, v, a, g token-shift mixes
-    const float *w0, *a0, *v0;                  // (C) LoRA biases
-    matrix w1, w2;                              // (Dw, C), (C, Dw): decay LoRA
-    matrix a1, a2;                              // (Da, C), (C, Da): in-context learning rate
-    matrix v1, v2;                              // (Dv, C), (C, Dv): value residual (unused in layer 0)
-    matrix g1, g2;                              // (Dg, C), (C, Dg): output gate
-    const float *k_k, *k_a, *r_k;               // (C)
-    matrix wr, wk, wv, wo;                      // (C, C)
-    const float *lnx_w, *lnx_b;                 // (C) GroupNorm(H)
-    const float* ffn_lerp_k;                    // (C)
-    matrix ffn_key, ffn_value;                  // (F, C), (C, F)
-};
-
-class rwkv7_model final : public model {
+// The hyperparameters and weights (weights.h, shared with cuda/rwkv7.cu) are a base: the code below
+// reads C, N, layers, ... as members.
+class rwkv7_model final : public model, private rwkv7_weights {
   public:
-    explicit rwkv7_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "rwkv7", owned_);
-        C = w.u32("embedding_length");
-        L = w.u32("block_count");
-        N = w.u32("wkv.head_size");
-        F = w.u32("feed_forward_length");
-        eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
-        if (N == 0 || C % N != 0) {
-            throw format_error("rwkv7.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
-                               ", found " + std::to_string(N));
-        }
-        H = C / N;
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = w.embedding("token_embd.weight", V, C);
-        if (w.has("token_embd_norm.weight")) { // ln0, applied at run time as llama.cpp does
-            ln0_w = w.vec("token_embd_norm.weight", C);
-            ln0_b = w.vec("token_embd_norm.bias", C);
-        }
-        ln_out_w = w.vec("output_norm.weight", C);
-        ln_out_b = w.vec("output_norm.bias", C);
-        head = w.mat("output.weight", V, C);
-        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
-    }
+    explicit rwkv7_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), rwkv7_weights(*file_) {}
 
     std::string arch() const override { return "rwkv7"; }
     int64_t n_vocab() const override { return V; }
@@ -68,59 +33,9 @@ class rwkv7_model final : public model {
 
   private:
     size_t layer_state() const { return size_t(2 * C + H * N * N); }
-    rwkv7_layer load_layer(weight_loader& w, int64_t i);
     void time_mix(const rwkv7_layer& ly, bool first_layer, float* x, float* v_first, float* s, int64_t T) const;
     void channel_mix(const rwkv7_layer& ly, float* x, float* s, int64_t T) const;
-
-    int64_t C = 0, L = 0, N = 0, H = 0, F = 0, V = 0;
-    float eps = 1e-5f;
-    matrix emb;                                           // (V, C)
-    const float *ln0_w = nullptr, *ln0_b = nullptr;       // (C), optional
-    const float *ln_out_w = nullptr, *ln_out_b = nullptr; // (C)
-    matrix head;                                          // (V, C)
-    std::vector<rwkv7_layer> layers;
-    std::deque<std::vector<float>> owned_;
 };
-
-rwkv7_layer rwkv7_model::load_layer(weight_loader& w, int64_t i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    rwkv7_layer ly;
-    ly.ln1_w = w.vec(p + "attn_norm.weight", C);
-    ly.ln1_b = w.vec(p + "attn_norm.bias", C);
-    ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
-    ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
-    ly.lerp = w.floats(p + "time_mix_lerp_fused.weight", {C, 1, 1, 6});
-    ly.w0 = w.vec(p + "time_mix_w0.weight", C);
-    ly.a0 = w.vec(p + "time_mix_a0.weight", C);
-    // LoRA ranks come from the shapes (the metadata ranks are only a cross-check; llama.cpp writes
-    // placeholders of another rank for layer 0's unused v1/v2).
-    auto lora = [&](const std::string& name, matrix& down, matrix& up) {
-        const gguf_tensor* t = file_->find_tensor(p + name + "1.weight");
-        const int64_t D = t && t->n_dims >= 2 ? t->ne[1] : 0;
-        down = w.mat(p + name + "1.weight", D, C);
-        up = w.mat(p + name + "2.weight", C, D);
-    };
-    lora("time_mix_w", ly.w1, ly.w2);
-    lora("time_mix_a", ly.a1, ly.a2);
-    lora("time_mix_g", ly.g1, ly.g2);
-    if (i > 0) {
-        ly.v0 = w.vec(p + "time_mix_v0.weight", C);
-        lora("time_mix_v", ly.v1, ly.v2);
-    }
-    ly.k_k = w.vec(p + "time_mix_k_k.weight", C);
-    ly.k_a = w.vec(p + "time_mix_k_a.weight", C);
-    ly.r_k = w.vec(p + "time_mix_r_k.weight", C);
-    ly.wr = w.mat(p + "time_mix_receptance.weight", C, C);
-    ly.wk = w.mat(p + "time_mix_key.weight", C, C);
-    ly.wv = w.mat(p + "time_mix_value.weight", C, C);
-    ly.wo = w.mat(p + "time_mix_output.weight", C, C);
-    ly.lnx_w = w.vec(p + "time_mix_ln.weight", C);
-    ly.lnx_b = w.vec(p + "time_mix_ln.bias", C);
-    ly.ffn_lerp_k = w.vec(p + "channel_mix_lerp_k.weight", C);
-    ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
-    ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
-    return ly;
-}
 
 // x [T][C]: residual stream, updated. v_first [T][C]: written by layer 0, read by the others.
 void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, float* v_first, float* s,
@@ -264,6 +179,71 @@ void rwkv7_model::forward(const int32_t* tokens, size_t n, float* state, float* 
 }
 
 } // namespace
+
+// The tensors of the file, by name and shape (ggml order), checked by weight_loader.
+rwkv7_weights::rwkv7_weights(const gguf_file& f, const std::function<void(const rwkv7_weights&)>& check_hparams) {
+    weight_loader w(f, "rwkv7", owned);
+    C = w.u32("embedding_length");
+    L = w.u32("block_count");
+    N = w.u32("wkv.head_size");
+    F = w.u32("feed_forward_length");
+    eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
+    if (check_hparams) check_hparams(*this);
+    if (N == 0 || C % N != 0) {
+        throw format_error("rwkv7.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
+                           ", found " + std::to_string(N));
+    }
+    H = C / N;
+    const gguf_tensor& emb_t = f.tensor("token_embd.weight");
+    V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+    emb = w.embedding("token_embd.weight", V, C);
+    if (w.has("token_embd_norm.weight")) { // ln0, applied at run time as llama.cpp does
+        ln0_w = w.vec("token_embd_norm.weight", C);
+        ln0_b = w.vec("token_embd_norm.bias", C);
+    }
+    ln_out_w = w.vec("output_norm.weight", C);
+    ln_out_b = w.vec("output_norm.bias", C);
+    head = w.mat("output.weight", V, C);
+    for (int64_t i = 0; i < L; i++) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        rwkv7_layer ly;
+        ly.ln1_w = w.vec(p + "attn_norm.weight", C);
+        ly.ln1_b = w.vec(p + "attn_norm.bias", C);
+        ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
+        ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
+        ly.lerp = w.floats(p + "time_mix_lerp_fused.weight", {C, 1, 1, 6});
+        ly.w0 = w.vec(p + "time_mix_w0.weight", C);
+        ly.a0 = w.vec(p + "time_mix_a0.weight", C);
+        // LoRA ranks come from the shapes (the metadata ranks are only a cross-check; llama.cpp writes
+        // placeholders of another rank for layer 0's unused v1/v2).
+        auto lora = [&](const std::string& name, matrix& down, matrix& up) {
+            const gguf_tensor* t = f.find_tensor(p + name + "1.weight");
+            const int64_t D = t && t->n_dims >= 2 ? t->ne[1] : 0;
+            down = w.mat(p + name + "1.weight", D, C);
+            up = w.mat(p + name + "2.weight", C, D);
+        };
+        lora("time_mix_w", ly.w1, ly.w2);
+        lora("time_mix_a", ly.a1, ly.a2);
+        lora("time_mix_g", ly.g1, ly.g2);
+        if (i > 0) {
+            ly.v0 = w.vec(p + "time_mix_v0.weight", C);
+            lora("time_mix_v", ly.v1, ly.v2);
+        }
+        ly.k_k = w.vec(p + "time_mix_k_k.weight", C);
+        ly.k_a = w.vec(p + "time_mix_k_a.weight", C);
+        ly.r_k = w.vec(p + "time_mix_r_k.weight", C);
+        ly.wr = w.mat(p + "time_mix_receptance.weight", C, C);
+        ly.wk = w.mat(p + "time_mix_key.weight", C, C);
+        ly.wv = w.mat(p + "time_mix_value.weight", C, C);
+        ly.wo = w.mat(p + "time_mix_output.weight", C, C);
+        ly.lnx_w = w.vec(p + "time_mix_ln.weight", C);
+        ly.lnx_b = w.vec(p + "time_mix_ln.bias", C);
+        ly.ffn_lerp_k = w.vec(p + "channel_mix_lerp_k.weight", C);
+        ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
+        ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
+        layers.push_back(ly);
+    }
+}
 
 std::unique_ptr<model> load_rwkv7(std::shared_ptr<const gguf_file> f) {
     return std::make_unique<rwkv7_model>(std::move(f));
