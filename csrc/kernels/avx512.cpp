@@ -117,9 +117,58 @@ void rest_float(int64_t k, const typename L::type* W, const float* x, float* y, 
     }
 }
 
+// ---- one token (decode): the weights are read once, from memory, so they are read in order ---------
+//
+// A tile reads R rows side by side: R interleaved streams, which Zen 4's prefetchers follow badly
+// (F16 65536×768, one thread: 11 GB/s with R = 4, 31 GB/s one row after another; numpy's sum of the
+// same bytes: 29–36 GB/s). At n = 1 the tile saves nothing (x is in L1 either way), so decode walks
+// row by row, two accumulators per row hiding the FMA latency, and reduces four rows' sums together.
+
+// Σ of each of a, b, c, d, in lanes 0..3.
+inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)); // a b a b per 128 bits
+    const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    const __m512 abcd = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                                      _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2))); // a b c d per 128 bits
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_castps512_ps256(_mm512_shuffle_f32x4(abcd, abcd, _MM_SHUFFLE(3, 2, 3, 2))));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// y[r] = Σ of row_sum(r) for every row: four rows at a time through reduce4, then one at a time.
+template <typename RowSum>
+void gemv_rows(float* y, int64_t rows, RowSum row_sum) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4) { // named, in order: the order of a call's arguments is unspecified (GCC: last first)
+        const __m512 s0 = row_sum(r), s1 = row_sum(r + 1), s2 = row_sum(r + 2), s3 = row_sum(r + 3);
+        _mm_storeu_ps(y + r, reduce4(s0, s1, s2, s3));
+    }
+    for (; r < rows; r++) y[r] = _mm512_reduce_add_ps(row_sum(r));
+}
+
+// The 16 lane sums of one row · x.
+template <typename L>
+__m512 row_float(const typename L::type* w, const float* x, int64_t cols) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 32 <= cols; c += 32) {
+        a0 = _mm512_fmadd_ps(L::v16(w + c), _mm512_loadu_ps(x + c), a0);
+        a1 = _mm512_fmadd_ps(L::v16(w + c + 16), _mm512_loadu_ps(x + c + 16), a1);
+    }
+    if (c + 16 <= cols) {
+        a0 = _mm512_fmadd_ps(L::v16(w + c), _mm512_loadu_ps(x + c), a0);
+        c += 16;
+    }
+    if (c < cols) {
+        const __mmask16 m = first_lanes(cols - c);
+        a1 = _mm512_fmadd_ps(L::part(w + c, m), _mm512_maskz_loadu_ps(m, x + c), a1);
+    }
+    return _mm512_add_ps(a0, a1);
+}
+
 template <typename L>
 void gemm_float_avx512(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const auto* W = static_cast<const typename L::type*>(w);
+    if (n == 1) return gemv_rows(y, rows, [&](int64_t r) { return row_float<L>(W + r * cols, x, cols); });
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_float<L, TILE>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
     rest_float<L, TILE - 1>(n - t, W, x + t * cols, y + t * ldy, rows, cols, ldy);
@@ -184,50 +233,79 @@ struct dec_q5_1 {
     static __m256i q(const block& b) { return add_fifth_bit(unpack_nibbles(b.qs), b.qh); }
 };
 
+// One weight block pair (or an odd row's last block, paired with zeros), ready for any token.
+template <typename D>
+struct wpair {
+    __m512i q;       // the 64 stored weights as bytes
+    __m512 dw, mw;   // d_w (and m_w) of each block, 8 lanes each
+    __m512i start;   // q8_0: −128·Σq_w per lane (the product's start, see above); else 0
+};
+
+template <typename D>
+inline wpair<D> load_pair(const typename D::block* wb, bool pair) {
+    wpair<D> p;
+    p.mw = _mm512_setzero_ps();
+    if (pair) {
+        p.q = _mm512_inserti64x4(_mm512_castsi256_si512(D::q(wb[0])), D::q(wb[1]), 1);
+        p.dw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(half(wb[0].d)), _mm512_set1_ps(half(wb[1].d)));
+        if constexpr (D::has_min) p.mw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(half(wb[0].m)), _mm512_set1_ps(half(wb[1].m)));
+    } else {
+        p.q = _mm512_zextsi256_si512(D::q(wb[0]));
+        p.dw = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(half(wb[0].d)));
+        if constexpr (D::has_min) p.mw = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(half(wb[0].m)));
+    }
+    p.start = _mm512_setzero_si512();
+    if constexpr (D::signed_q) {
+        p.start = _mm512_sub_epi32(p.start, _mm512_dpbusd_epi32(p.start, _mm512_set1_epi8(char(0x80)), p.q));
+    }
+    return p;
+}
+
+// acc + the pair's products with prepared activation block k (k even: the pair's first block).
+template <typename D>
+inline __m512 pair_dot(const wpair<D>& p, const xprep& xp, int64_t k, __m512 acc) {
+    const __m512i xv = _mm512_load_si512(xp.qs + 32 * k);
+    __m512i prod;
+    if constexpr (D::signed_q) {
+        prod = _mm512_dpbusd_epi32(p.start, xv, p.q);
+    } else if constexpr (D::off != 0) {
+        prod = _mm512_dpbusd_epi32(_mm512_load_si512(xp.init + k), p.q, xv);
+    } else {
+        prod = _mm512_dpbusd_epi32(_mm512_setzero_si512(), p.q, xv);
+    }
+    acc = _mm512_fmadd_ps(_mm512_mul_ps(p.dw, xp.d[k >> 1]), _mm512_cvtepi32_ps(prod), acc);
+    if constexpr (D::has_min) acc = _mm512_fmadd_ps(p.mw, xp.s[k >> 1], acc);
+    return acc;
+}
+
 // R weight rows (nb blocks each, row i at w + i*nb) × NT tokens of prepared x (tokens t0..t0+NT−1).
 template <typename D, int R, int NT>
 void tile_quant(const typename D::block* w, const xprep& xp, int64_t t0, float* y, int64_t nb, int64_t ldy) {
     __m512 acc[R][NT];
     for (int i = 0; i < R; i++)
         for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
-    const __m512i zero = _mm512_setzero_si512();
     for (int64_t b = 0; b < nb; b += 2) {
-        const bool pair = b + 1 < nb; // false only for an odd row's last block
         for (int i = 0; i < R; i++) {
-            const typename D::block* wb = w + i * nb + b;
-            __m512i q;
-            __m512 dw, mw = _mm512_setzero_ps();
-            if (pair) {
-                q = _mm512_inserti64x4(_mm512_castsi256_si512(D::q(wb[0])), D::q(wb[1]), 1);
-                dw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(half(wb[0].d)), _mm512_set1_ps(half(wb[1].d)));
-                if constexpr (D::has_min) {
-                    mw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(half(wb[0].m)), _mm512_set1_ps(half(wb[1].m)));
-                }
-            } else {
-                q = _mm512_zextsi256_si512(D::q(wb[0]));
-                dw = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(half(wb[0].d)));
-                if constexpr (D::has_min) mw = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(half(wb[0].m)));
-            }
-            __m512i start = zero;
-            if constexpr (D::signed_q) start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(char(0x80)), q));
-            for (int j = 0; j < NT; j++) {
-                const int64_t k = (t0 + j) * xp.nbp + b;
-                const __m512i xv = _mm512_load_si512(xp.qs + 32 * k);
-                __m512i p;
-                if constexpr (D::signed_q) {
-                    p = _mm512_dpbusd_epi32(start, xv, q);
-                } else if constexpr (D::off != 0) {
-                    p = _mm512_dpbusd_epi32(_mm512_load_si512(xp.init + k), q, xv);
-                } else {
-                    p = _mm512_dpbusd_epi32(zero, q, xv);
-                }
-                acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dw, xp.d[k / 2]), _mm512_cvtepi32_ps(p), acc[i][j]);
-                if constexpr (D::has_min) acc[i][j] = _mm512_fmadd_ps(mw, xp.s[k / 2], acc[i][j]);
-            }
+            const wpair<D> p = load_pair<D>(w + i * nb + b, b + 1 < nb);
+            for (int j = 0; j < NT; j++) acc[i][j] = pair_dot(p, xp, (t0 + j) * xp.nbp + b, acc[i][j]);
         }
     }
     for (int i = 0; i < R; i++)
         for (int j = 0; j < NT; j++) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+// One token: the 16 lane sums of one row · x (decode; see row_float), pairs alternating between two
+// accumulators.
+template <typename D>
+__m512 row_quant(const typename D::block* w, const xprep& xp, int64_t nb) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        a0 = pair_dot(load_pair<D>(w + b, true), xp, b, a0);
+        a1 = pair_dot(load_pair<D>(w + b + 2, true), xp, b + 2, a1);
+    }
+    for (; b < nb; b += 2) a0 = pair_dot(load_pair<D>(w + b, b + 1 < nb), xp, b, a0);
+    return _mm512_add_ps(a0, a1);
 }
 
 template <typename D, int NT>
@@ -249,24 +327,69 @@ void rest_quant(int64_t k, const typename D::block* W, const xprep& xp, int64_t 
     }
 }
 
-// Quantizes the n tokens with the reference quantizer (the spec) and lays them out for tile_quant.
-// One allocation; the caller frees xp.qs with _mm_free.
+// x → q8_0 blocks, byte for byte what quantize_row_q8_0 (the reference twin) writes: the same
+// amax, d and x·(1/d), and roundf (halves away from zero) as truncation plus one step where the
+// dropped part is ≥ ½. A block holding inf or NaN goes to the reference, which makes its scale NaN.
+void quantize_q8_0_avx512(const float* x, block_q8_0* y, int64_t n) {
+    const __m512 inf = _mm512_set1_ps(__builtin_inff()), half_ = _mm512_set1_ps(0.5f);
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512i sign_bit = _mm512_set1_epi32(int(0x80000000u)), one = _mm512_castps_si512(_mm512_set1_ps(1.0f));
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        const __m512 v[2] = {_mm512_loadu_ps(x), _mm512_loadu_ps(x + 16)};
+        const __m512 a0 = _mm512_abs_ps(v[0]), a1 = _mm512_abs_ps(v[1]);
+        if (_mm512_cmp_ps_mask(a0, inf, _CMP_NLT_UQ) | _mm512_cmp_ps_mask(a1, inf, _CMP_NLT_UQ)) { // inf or NaN
+            quantize_row_q8_0(x, y + b, QK);
+            continue;
+        }
+        const float d = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1)) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = fp32_to_fp16(d);
+        for (int h = 0; h < 2; h++) {
+            const __m512 s = _mm512_mul_ps(v[h], _mm512_set1_ps(id));
+            const __m512 t = _mm512_roundscale_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_sub_ps(s, t)), half_, _CMP_GE_OQ);
+            const __m512 step = _mm512_castsi512_ps( // ±1 with s's sign
+                _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(s), sign_bit), one));
+            const __m512 r = _mm512_min_ps(_mm512_max_ps(_mm512_mask_add_ps(t, up, t, step), lo), hi);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16 * h), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(r)));
+        }
+    }
+}
+
+// Scratch memory for prepare_x, one per thread (each pool thread quantizes x for its own slice of
+// rows), kept between calls: a decode step makes ~100 gemm calls, and allocating and clearing per
+// call cost more than quantizing x (µs at C = 768).
+struct scratch {
+    char* p = nullptr;
+    size_t size = 0;
+    char* get(size_t bytes) {
+        if (bytes > size) {
+            _mm_free(p);
+            p = static_cast<char*>(_mm_malloc(bytes, 64));
+            if (p == nullptr) std::abort();
+            size = bytes;
+        }
+        return p;
+    }
+    ~scratch() { _mm_free(p); }
+};
+thread_local scratch x_scratch;
+
+// Quantizes the n tokens (quantize_x: the reference quantizer, the spec, or its twin above) and lays
+// them out for tile_quant and row_quant, in this thread's scratch (valid until its next call).
 template <typename D, void (*quantize_x)(const float*, typename D::xblock*, int64_t)>
 xprep prepare_x(const float* x, int64_t n, int64_t cols) {
     const int64_t nb = cols / QK, nbp = nb + (nb & 1);
     using xblock = typename D::xblock;
     const size_t count = size_t(n * nbp > 0 ? n * nbp : 2); // blocks, even
-    auto* tmp = static_cast<xblock*>(std::malloc(sizeof(xblock) * count));
-    const size_t bytes = count * (32 + 32 + 32 + 32);
-    auto* mem = static_cast<char*>(_mm_malloc(bytes, 64));
-    if (tmp == nullptr || mem == nullptr) std::abort();
-    std::memset(mem, 0, bytes); // the padding blocks
+    const size_t tmp_bytes = (sizeof(xblock) * size_t(nb) + 63) / 64 * 64;
+    char* mem = x_scratch.get(count * (32 + 32 + 32 + 32) + tmp_bytes);
     xprep xp;
     xp.qs = reinterpret_cast<int8_t*>(mem);
     xp.init = reinterpret_cast<__m256i*>(mem + count * 32);
     xp.d = reinterpret_cast<__m512*>(mem + count * 64);
     xp.s = reinterpret_cast<__m512*>(mem + count * 96);
     xp.nbp = nbp;
+    auto* tmp = reinterpret_cast<xblock*>(mem + count * 128);
     // Block k's scale (and s / 8) fills lanes 8·(k % 2) .. +7 of pair k / 2.
     float* dk = reinterpret_cast<float*>(xp.d);
     float* sk = reinterpret_cast<float*>(xp.s);
@@ -284,8 +407,14 @@ xprep prepare_x(const float* x, int64_t n, int64_t cols) {
             _mm256_storeu_ps(dk + 8 * k, _mm256_set1_ps(half(tmp[b].d)));
             if constexpr (D::has_min) _mm256_storeu_ps(sk + 8 * k, _mm256_set1_ps(half(tmp[b].s) * 0.125f));
         }
+        if (nb < nbp) { // the padding block: zero, so that it adds exactly 0 against the zero weight block
+            const int64_t k = t * nbp + nb;
+            _mm256_store_si256(reinterpret_cast<__m256i*>(xp.qs + 32 * k), _mm256_setzero_si256());
+            xp.init[k] = _mm256_setzero_si256();
+            _mm256_storeu_ps(dk + 8 * k, _mm256_setzero_ps());
+            _mm256_storeu_ps(sk + 8 * k, _mm256_setzero_ps());
+        }
     }
-    std::free(tmp);
     return xp;
 }
 
@@ -294,10 +423,52 @@ void gemm_quant_avx512(const void* w, const float* x, float* y, int64_t rows, in
     const int64_t nb = cols / QK;
     const xprep xp = prepare_x<D, quantize_x>(x, n, cols);
     const auto* W = static_cast<const typename D::block*>(w);
+    if (n == 1) return gemv_rows(y, rows, [&](int64_t r) { return row_quant<D>(W + r * nb, xp, nb); });
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_quant<D, TILE>(W, xp, t, y + t * ldy, rows, nb, ldy);
     rest_quant<D, TILE - 1>(n - t, W, xp, t, y + t * ldy, rows, nb, ldy);
-    _mm_free(xp.qs);
+}
+
+// ---- Mamba-1's selective scan (ssm_scan_ref in ref.cpp is the twin) -----------------------------
+
+// e^x, 16 lanes: 2^n · e^r with n = round(x·log₂e) and r = x − n·ln 2 (ln 2 in two parts, so r is
+// exact to float precision), |r| ≤ ln2/2, e^r ≈ 1 + r + r²·P(r) (Cephes expf's degree-5 P): within
+// 2 ulp of std::exp on the normal range. x is clamped to [−104, 89] (e^−104 rounds to 0, 2^128 to
+// inf) in the operand order that lets a NaN through; scalef applies 2^n without overflowing an
+// exponent field.
+inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x)); // NaN stays NaN
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(e, n);
+}
+
+// The state in 16-lane pieces (the last one masked); for Mamba's N = 16 one register for all T tokens.
+void ssm_scan_avx512(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
+                     const float* bc, int64_t bc_stride, int64_t T) {
+    for (int64_t t = 0; t < T; t++) y[t * stride] = 0.0f;
+    for (int64_t k = 0; k < N; k += 16) {
+        const __mmask16 m = N - k >= 16 ? __mmask16(0xffff) : first_lanes(N - k);
+        __m512 hk = _mm512_maskz_loadu_ps(m, h + k);
+        const __m512 ak = _mm512_maskz_loadu_ps(m, a + k);
+        for (int64_t t = 0; t < T; t++) {
+            const float* B = bc + t * bc_stride;
+            const __m512 dtt = _mm512_set1_ps(dt[t * stride]);
+            const __m512 dbu = _mm512_mul_ps(_mm512_mul_ps(dtt, _mm512_maskz_loadu_ps(m, B + k)), _mm512_set1_ps(u[t * stride]));
+            hk = _mm512_fmadd_ps(hk, exp16(_mm512_mul_ps(dtt, ak)), dbu);
+            y[t * stride] += _mm512_reduce_add_ps(_mm512_mul_ps(hk, _mm512_maskz_loadu_ps(m, B + N + k)));
+        }
+        _mm512_mask_storeu_ps(h + k, m, hk);
+    }
 }
 
 // ---- benchmark probes -----------------------------------------------------------------------
@@ -336,13 +507,15 @@ void override_avx512(kernel_table& t) {
     t.dot_f32 = dot_f32_avx512;
     t.sum_f32 = sum_f32_avx512;
     t.fma_probe = fma_probe_avx512;
+    t.quantize_q8_0 = quantize_q8_0_avx512;
+    t.ssm_scan = ssm_scan_avx512;
     t.gemm[GGML_TYPE_F32] = gemm_float_avx512<load_f32>;
     t.gemm[GGML_TYPE_F16] = gemm_float_avx512<load_f16>;
     t.gemm[GGML_TYPE_BF16] = gemm_float_avx512<load_bf16>;
-    t.gemm[GGML_TYPE_Q8_0] = gemm_quant_avx512<dec_q8_0, quantize_row_q8_0>;
-    t.gemm[GGML_TYPE_Q4_0] = gemm_quant_avx512<dec_q4_0, quantize_row_q8_0>;
+    t.gemm[GGML_TYPE_Q8_0] = gemm_quant_avx512<dec_q8_0, quantize_q8_0_avx512>;
+    t.gemm[GGML_TYPE_Q4_0] = gemm_quant_avx512<dec_q4_0, quantize_q8_0_avx512>;
     t.gemm[GGML_TYPE_Q4_1] = gemm_quant_avx512<dec_q4_1, quantize_row_q8_1>;
-    t.gemm[GGML_TYPE_Q5_0] = gemm_quant_avx512<dec_q5_0, quantize_row_q8_0>;
+    t.gemm[GGML_TYPE_Q5_0] = gemm_quant_avx512<dec_q5_0, quantize_q8_0_avx512>;
     t.gemm[GGML_TYPE_Q5_1] = gemm_quant_avx512<dec_q5_1, quantize_row_q8_1>;
 }
 

@@ -27,6 +27,15 @@ struct kernel_table {
     const char* isa = "ref";
     gemm_fn gemm[GGML_TYPE_COUNT] = {}; // nullptr: type not computable
     float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
+    // n floats → n / 32 q8_0 blocks, the bytes quantize_row_q8_0 writes: how the gemm kernels of
+    // this table quantize activations (an entry of its own so that tests can hold it to the reference).
+    void (*quantize_q8_0)(const float* x, block_q8_0* y, int64_t n) = nullptr;
+    // One channel of Mamba-1's selective scan over T tokens, N = d_state (h: N floats, kept between calls):
+    //   for t < T:  h ← exp(dt_t·a) ⊙ h + (dt_t·B_t)·u_t ;  y_t = Σ_k h_k·C_t,k
+    // dt_t = dt[t·stride], u_t = u[t·stride], y_t → y[t·stride]; B_t = bc + t·bc_stride (N floats),
+    // C_t = B_t + N. The SIMD twins differ from the reference only by their exp (a few ulp).
+    void (*ssm_scan)(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
+                     const float* bc, int64_t bc_stride, int64_t T) = nullptr;
     // Benchmark probes (models never call them): read n floats once; run iters rounds of 16
     // independent vector-wide FMAs (the reference runs scalar ones) and return a value that depends on all.
     float (*sum_f32)(const float* a, int64_t n) = nullptr;

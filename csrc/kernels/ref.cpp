@@ -1,5 +1,6 @@
 // ref.cpp — scalar reference kernels: plain loops, float accumulation, no tricks.
 // Every SIMD kernel is tested against these on odd sizes.
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -147,11 +148,30 @@ float fma_probe_ref(int64_t iters, int64_t* flops) {
     return s;
 }
 
+// ---- Mamba-1's selective scan (kernels.h) ---------------------------------------------------------
+
+void ssm_scan_ref(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
+                  const float* bc, int64_t bc_stride, int64_t T) {
+    for (int64_t t = 0; t < T; t++) {
+        const float dtt = dt[t * stride], ut = u[t * stride];
+        const float* B = bc + t * bc_stride;
+        const float* C = B + N;
+        float yt = 0.0f;
+        for (int64_t k = 0; k < N; k++) {
+            h[k] = h[k] * std::exp(dtt * a[k]) + dtt * B[k] * ut;
+            yt += h[k] * C[k];
+        }
+        y[t * stride] = yt;
+    }
+}
+
 } // namespace
 
 void fill_ref(kernel_table& t) {
     t.isa = "ref";
     t.dot_f32 = dot_f32_ref;
+    t.quantize_q8_0 = quantize_row_q8_0;
+    t.ssm_scan = ssm_scan_ref;
     t.sum_f32 = sum_f32_ref;
     t.fma_probe = fma_probe_ref;
     t.gemm[GGML_TYPE_F32] = gemm_float_ref<float, dot_f32_f32>;

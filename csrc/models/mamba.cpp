@@ -59,23 +59,16 @@ void mamba_model::mixer(const mamba_layer& ly, float* x, float* s, int64_t T) co
     for (int64_t t = 0; t < T; t++) {
         for (int64_t c = 0; c < D; c++) dt[t * D + c] = ssm::softplus(dt[t * D + c] + ly.dt_b[c]);
     }
-    // The selective scan, channel by channel so that one channel's state stays in cache (channels
-    // are independent: split over the threads):
+    // The selective scan (kernels.h ssm_scan), channel by channel so that one channel's state stays in
+    // registers (channels are independent: split over the threads); then the skip and the gate:
     //   h ← exp(dt·A) ⊙ h + (dt·B)·u ;  y = h·C + D·u ;  y ← y · silu(z)
-    const auto dot = kernels().dot_f32;
+    const auto scan = kernels().ssm_scan;
     parallel_for(D, [&](int64_t c0, int64_t c1) {
-        std::vector<float> dA(static_cast<size_t>(N));
         for (int64_t c = c0; c < c1; c++) {
-            float* h = ssm_state + c * N;
-            const float* a = ly.A + c * N;
+            scan(ssm_state + c * N, ly.A + c * N, N, &dt[c], &u[c], &y[c], D, &xdbl[R], P, T);
             for (int64_t t = 0; t < T; t++) {
-                const float dtc = dt[t * D + c], uc = u[t * D + c];
-                const float* B = &xdbl[t * P + R];
-                const float* Cm = &xdbl[t * P + R + N];
-                for (int64_t k = 0; k < N; k++) dA[k] = std::exp(dtc * a[k]);
-                for (int64_t k = 0; k < N; k++) h[k] = h[k] * dA[k] + dtc * B[k] * uc;
-                const float yc = dot(h, Cm, N) + ly.Dskip[c] * uc;
-                y[t * D + c] = yc * silu(xz[t * 2 * D + D + c]);
+                const float uc = u[t * D + c];
+                y[t * D + c] = (y[t * D + c] + ly.Dskip[c] * uc) * silu(xz[t * 2 * D + D + c]);
             }
         }
     });

@@ -249,6 +249,97 @@ void check_dot_f32(const std::vector<std::string>& isas) {
     }
 }
 
+// Each table's activation quantizer writes exactly the reference's q8_0 bytes (the gemm kernels
+// above are judged against the reference's quantization, so any difference would be a silent drift).
+// Blocks: random, all zero, ties (x·(1/d) = k + ½ exactly, where roundf goes away from zero and
+// round-to-even would not), values just under ½, and a block with inf and one with NaN (scale NaN).
+void check_quantize_q8_0(const std::vector<std::string>& isas) {
+    for (int64_t blocks : {int64_t(1), int64_t(3), int64_t(7), int64_t(129)}) {
+        const int64_t n = blocks * QK;
+        std::vector<float> x = random_floats(size_t(n), uint32_t(blocks) + 5);
+        if (blocks >= 7) {
+            for (int j = 0; j < QK; j++) x[size_t(QK + j)] = 0.0f;
+            for (int j = 0; j < QK; j++) x[size_t(2 * QK + j)] = j == 0 ? 127.0f : float(j % 9) - 4.5f; // d = 1: ties
+            for (int j = 0; j < QK; j++) x[size_t(3 * QK + j)] = j == 0 ? -127.0f : (j % 2 ? 0.49999997f : -2.5f);
+            x[size_t(4 * QK + 3)] = INFINITY;
+            x[size_t(5 * QK + 30)] = NAN;
+        }
+        std::vector<block_q8_0> want(static_cast<size_t>(blocks)), got(static_cast<size_t>(blocks));
+        quantize_row_q8_0(x.data(), want.data(), n);
+        for (const std::string& isa : isas) {
+            std::memset(got.data(), 0x5a, got.size() * sizeof(block_q8_0));
+            kernels_for(isa)->quantize_q8_0(x.data(), got.data(), n);
+            int64_t bad = -1;
+            for (int64_t b = 0; b < blocks && bad < 0; b++) {
+                if (std::memcmp(&want[size_t(b)], &got[size_t(b)], sizeof(block_q8_0)) != 0) bad = b;
+            }
+            check(bad < 0, isa + " quantize_q8_0 blocks=" + std::to_string(blocks) + ": block " + std::to_string(bad) +
+                               " differs from quantize_row_q8_0");
+        }
+    }
+}
+
+// ssm_scan against the reference. (1) Its exp: with h = 1, B = 0, dt = 1 one step leaves h = e^a, so
+// a sweep of a over [−110, 95] (and ±inf, NaN) checks every lane: within 2 ulp of std::exp where
+// the result is normal, 0 below e^−104, inf above 2^128, NaN for NaN. (2) The scan: N = 1, 5, 16,
+// 17, 33 (masked pieces) × T = 1, 3, 8 tokens, with Mamba's signs (a < 0, dt > 0) and a stride
+// between tokens, h and y within 4·T ulp-scale of the reference (its exp is the only difference).
+void check_ssm_scan(const std::vector<std::string>& isas) {
+    const int64_t sweep = 4101;
+    std::vector<float> a(static_cast<size_t>(sweep));
+    for (int64_t i = 0; i < sweep; i++) a[size_t(i)] = -110.0f + 205.0f * float(i) / float(sweep - 1);
+    a[0] = -INFINITY, a[1] = INFINITY, a[2] = NAN, a[3] = 0.0f, a[4] = -103.97f, a[5] = 88.72f;
+    std::vector<float> bc(size_t(2 * sweep), 0.0f);
+    for (const std::string& isa : isas) {
+        std::vector<float> h(size_t(sweep), 1.0f);
+        const float one = 1.0f, zero = 0.0f;
+        float y = 0;
+        kernels_for(isa)->ssm_scan(h.data(), a.data(), sweep, &one, &zero, &y, 1, bc.data(), 0, 1);
+        int64_t bad = -1;
+        for (int64_t i = 0; i < sweep && bad < 0; i++) {
+            const float want = std::exp(a[size_t(i)]), got = h[size_t(i)];
+            bool ok;
+            if (std::isnan(want)) ok = std::isnan(got);
+            else if (want == 0.0f || std::isinf(want)) ok = got == want;
+            else if (want < 1.1754944e-38f) ok = std::fabs(got - want) <= 2e-45f; // subnormal: absolute
+            else ok = std::fabs(got - want) <= 2.0f * std::ldexp(1.0f, std::ilogb(want) - 23);
+            if (!ok) bad = i;
+        }
+        check(bad < 0, isa + " ssm_scan exp: e^" + std::to_string(bad < 0 ? 0.0f : a[size_t(bad)]) + " = " +
+                           std::to_string(bad < 0 ? 0.0f : h[size_t(bad)]) + " is off by more than 2 ulp");
+    }
+    for (int64_t N : {int64_t(1), int64_t(5), int64_t(16), int64_t(17), int64_t(33)}) {
+        for (int64_t T : {int64_t(1), int64_t(3), int64_t(8)}) {
+            const int64_t stride = 3, bc_stride = 2 * N + 1;
+            std::vector<float> an = random_floats(size_t(N), uint32_t(N)), h0 = random_floats(size_t(N), uint32_t(N + 1));
+            for (float& v : an) v = -std::exp(v); // A = −exp(A_log)
+            std::vector<float> dt = random_floats(size_t(T * stride), uint32_t(T)), u = random_floats(size_t(T * stride), 7);
+            for (float& v : dt) v = std::log1p(std::exp(v)); // softplus: > 0
+            const std::vector<float> bcn = random_floats(size_t(T * bc_stride), uint32_t(N * T));
+            std::vector<float> h_ref = h0, y_ref(size_t(T * stride), 0.0f);
+            kernels_for("ref")->ssm_scan(h_ref.data(), an.data(), N, dt.data(), u.data(), y_ref.data(), stride, bcn.data(),
+                                         bc_stride, T);
+            for (const std::string& isa : isas) {
+                std::vector<float> h = h0, y(size_t(T * stride), 0.0f);
+                kernels_for(isa)->ssm_scan(h.data(), an.data(), N, dt.data(), u.data(), y.data(), stride, bcn.data(),
+                                           bc_stride, T);
+                double worst = 0, scale = 0;
+                for (int64_t k = 0; k < N; k++) {
+                    worst = std::max(worst, double(std::fabs(h[size_t(k)] - h_ref[size_t(k)])));
+                    scale = std::max(scale, double(std::fabs(h_ref[size_t(k)])));
+                }
+                for (int64_t t = 0; t < T; t++) {
+                    worst = std::max(worst, double(std::fabs(y[size_t(t * stride)] - y_ref[size_t(t * stride)])) / double(N));
+                    scale = std::max(scale, double(std::fabs(y_ref[size_t(t * stride)])) / double(N));
+                }
+                check(worst <= 4.0 * double(T + 1) * kUnit * 4 * scale,
+                      isa + " ssm_scan N=" + std::to_string(N) + " T=" + std::to_string(T) + ": error " +
+                          std::to_string(worst) + " at scale " + std::to_string(scale));
+            }
+        }
+    }
+}
+
 // quantize → to_f32: every element within the format's step. q4_0/q5_0 map the block's signed
 // extreme to −8/−16 exactly, so the opposite extreme may clip by one full step; the others round
 // to nearest (half a step). fp16 storage of d and m adds at most 2⁻⁹ of the block's max |x|, or,
@@ -360,6 +451,8 @@ int main(int argc, char** argv) {
         return report("test_kernels");
     }
     check_dot_f32(isas);
+    check_quantize_q8_0(isas);
+    check_ssm_scan(isas);
     for (uint32_t t : kFloatTypes) {
         for (int64_t rows : kRows) {
             for (int64_t cols : kFloatCols) {
