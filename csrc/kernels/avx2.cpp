@@ -3,8 +3,10 @@
 // the linker for a caller on an older CPU: everything here has internal linkage, and no standard
 // library template is instantiated (hence malloc, not vector).
 //
-// GEMM tiles: a few weight rows × up to 4 tokens, so each vector loaded feeds several FMAs and the
-// independent accumulators hide the FMA latency (decode, n = 1, is bound by reading the weights).
+// GEMM tiles: a few weight rows × 4 tokens, so each vector loaded feeds several FMAs and the
+// independent accumulators hide the FMA latency. A single token (decode, and the tokens left over)
+// reads the rows one after another with two accumulators per row: reading several rows side by
+// side is several interleaved streams, which the hardware prefetchers follow badly (avx512.cpp).
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -94,12 +96,33 @@ void rows_float(const typename L::type* W, const float* x, float* y, int64_t row
     for (; r < rows; r++) tile_float<L, 1, NT>(W + r * cols, x, y + r, cols, ldy);
 }
 
+// One token: y[r] = row r · x, the rows in order.
+template <typename L>
+void gemv_float(const typename L::type* W, const float* x, float* y, int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++) {
+        const typename L::type* w = W + r * cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        int64_t c = 0;
+        for (; c + 16 <= cols; c += 16) {
+            a0 = _mm256_fmadd_ps(L::v8(w + c), _mm256_loadu_ps(x + c), a0);
+            a1 = _mm256_fmadd_ps(L::v8(w + c + 8), _mm256_loadu_ps(x + c + 8), a1);
+        }
+        if (c + 8 <= cols) {
+            a0 = _mm256_fmadd_ps(L::v8(w + c), _mm256_loadu_ps(x + c), a0);
+            c += 8;
+        }
+        float s = hsum(_mm256_add_ps(a0, a1));
+        for (; c < cols; c++) s += L::one(w + c) * x[c];
+        y[r] = s;
+    }
+}
+
 template <typename L>
 void gemm_float_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const auto* W = static_cast<const typename L::type*>(w);
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_float<L, 2, TILE>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
-    for (; t < n; t++) rows_float<L, 4, 1>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
+    for (; t < n; t++) gemv_float<L>(W, x + t * cols, y + t * ldy, rows, cols);
 }
 
 // ---- quantized weights × 8-bit activations (the reference twins are dot_q*_ in ref.cpp) --------
@@ -147,6 +170,22 @@ inline float min_term(const block_q4_1& b, const block_q8_1& x) { return half(b.
 inline float min_term(const block_q5_1& b, const block_q8_1& x) { return half(b.m) * half(x.s); }
 template <typename B, typename X> inline float min_term(const B&, const X&) { return 0.0f; }
 
+// acc + d_w·d_x·Σ q_w·q_x of one weight block and one x block (aq: |q| for the symmetric types); mins
+// += the minimum's share (types with a minimum).
+template <typename D>
+inline __m256 block_dot(const typename D::block& wb, __m256i q, __m256i aq, const typename D::xblock& xb, __m256 acc,
+                        float& mins) {
+    const __m256i xv = load32(xb.qs);
+    const __m256i p16 = _mm256_maddubs_epi16(aq, D::has_min ? xv : _mm256_sign_epi8(xv, q));
+    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+    if (D::has_min) mins += min_term(wb, xb);
+    return _mm256_fmadd_ps(_mm256_set1_ps(half(wb.d) * half(xb.d)), p, acc);
+}
+
+// signed × signed via maddubs (unsigned × signed): |q| · sign(x, q)
+template <typename D>
+inline __m256i unsigned_side(__m256i q) { return D::has_min ? q : _mm256_sign_epi8(q, q); }
+
 // R weight rows (nb blocks each, row i at w + i*nb) × NT tokens of quantized x (token j at xq + j*nb).
 template <typename D, int R, int NT>
 void tile_quant(const typename D::block* w, const typename D::xblock* xq, float* y, int64_t nb, int64_t ldy) {
@@ -154,26 +193,36 @@ void tile_quant(const typename D::block* w, const typename D::xblock* xq, float*
     float mins[R][NT];
     for (int i = 0; i < R; i++)
         for (int j = 0; j < NT; j++) { acc[i][j] = _mm256_setzero_ps(); mins[i][j] = 0.0f; }
-    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; b++) {
         for (int i = 0; i < R; i++) {
             const typename D::block& wb = w[i * nb + b];
-            const __m256i q = D::q(wb);
-            const float dw = half(wb.d);
-            // signed × signed via maddubs (unsigned × signed): |q| · sign(x, q)
-            const __m256i aq = D::has_min ? q : _mm256_sign_epi8(q, q);
-            for (int j = 0; j < NT; j++) {
-                const typename D::xblock& xb = xq[j * nb + b];
-                const __m256i xv = load32(xb.qs);
-                const __m256i p16 = _mm256_maddubs_epi16(aq, D::has_min ? xv : _mm256_sign_epi8(xv, q));
-                const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(xb.d)), p, acc[i][j]);
-                if (D::has_min) mins[i][j] += min_term(wb, xb);
-            }
+            const __m256i q = D::q(wb), aq = unsigned_side<D>(q);
+            for (int j = 0; j < NT; j++) acc[i][j] = block_dot<D>(wb, q, aq, xq[j * nb + b], acc[i][j], mins[i][j]);
         }
     }
     for (int i = 0; i < R; i++)
         for (int j = 0; j < NT; j++) y[j * ldy + i] = hsum(acc[i][j]) + mins[i][j];
+}
+
+// One token: the rows in order, blocks alternating between two accumulators.
+template <typename D>
+void gemv_quant(const typename D::block* W, const typename D::xblock* xq, float* y, int64_t rows, int64_t nb) {
+    for (int64_t r = 0; r < rows; r++) {
+        const typename D::block* w = W + r * nb;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        float mins = 0.0f;
+        int64_t b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            const __m256i q0 = D::q(w[b]), q1 = D::q(w[b + 1]);
+            a0 = block_dot<D>(w[b], q0, unsigned_side<D>(q0), xq[b], a0, mins);
+            a1 = block_dot<D>(w[b + 1], q1, unsigned_side<D>(q1), xq[b + 1], a1, mins);
+        }
+        if (b < nb) {
+            const __m256i q = D::q(w[b]);
+            a0 = block_dot<D>(w[b], q, unsigned_side<D>(q), xq[b], a0, mins);
+        }
+        y[r] = hsum(_mm256_add_ps(a0, a1)) + mins;
+    }
 }
 
 template <typename D, int R, int NT>
@@ -194,7 +243,7 @@ void gemm_quant_avx2(const void* w, const float* x, float* y, int64_t rows, int6
     const auto* W = static_cast<const typename D::block*>(w);
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_quant<D, 1, TILE>(W, xq + t * nb, y + t * ldy, rows, nb, ldy);
-    for (; t < n; t++) rows_quant<D, 2, 1>(W, xq + t * nb, y + t * ldy, rows, nb, ldy);
+    for (; t < n; t++) gemv_quant<D>(W, xq + t * nb, y + t * ldy, rows, nb);
     std::free(xq);
 }
 
