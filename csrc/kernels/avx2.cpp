@@ -5,8 +5,9 @@
 //
 // GEMM tiles: a few weight rows × 4 tokens, so each vector loaded feeds several FMAs and the
 // independent accumulators hide the FMA latency. A single token (decode, and the tokens left over)
-// reads the rows one after another with two accumulators per row: reading several rows side by
-// side is several interleaved streams, which the hardware prefetchers follow badly (avx512.cpp).
+// reads one row at a time: several rows side by side are several interleaved streams, which the
+// hardware prefetchers follow badly (avx512.cpp, rows_for). Every tile accumulates a (row, token)
+// cell in the same order, so a token's result does not depend on n.
 #include <immintrin.h>
 
 #include <cstdlib>
@@ -96,33 +97,12 @@ void rows_float(const typename L::type* W, const float* x, float* y, int64_t row
     for (; r < rows; r++) tile_float<L, 1, NT>(W + r * cols, x, y + r, cols, ldy);
 }
 
-// One token: y[r] = row r · x, the rows in order.
-template <typename L>
-void gemv_float(const typename L::type* W, const float* x, float* y, int64_t rows, int64_t cols) {
-    for (int64_t r = 0; r < rows; r++) {
-        const typename L::type* w = W + r * cols;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int64_t c = 0;
-        for (; c + 16 <= cols; c += 16) {
-            a0 = _mm256_fmadd_ps(L::v8(w + c), _mm256_loadu_ps(x + c), a0);
-            a1 = _mm256_fmadd_ps(L::v8(w + c + 8), _mm256_loadu_ps(x + c + 8), a1);
-        }
-        if (c + 8 <= cols) {
-            a0 = _mm256_fmadd_ps(L::v8(w + c), _mm256_loadu_ps(x + c), a0);
-            c += 8;
-        }
-        float s = hsum(_mm256_add_ps(a0, a1));
-        for (; c < cols; c++) s += L::one(w + c) * x[c];
-        y[r] = s;
-    }
-}
-
 template <typename L>
 void gemm_float_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const auto* W = static_cast<const typename L::type*>(w);
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_float<L, 2, TILE>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
-    for (; t < n; t++) gemv_float<L>(W, x + t * cols, y + t * ldy, rows, cols);
+    for (; t < n; t++) rows_float<L, 1, 1>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
 }
 
 // ---- quantized weights × 8-bit activations (the reference twins are dot_q*_ in ref.cpp) --------
@@ -204,27 +184,6 @@ void tile_quant(const typename D::block* w, const typename D::xblock* xq, float*
         for (int j = 0; j < NT; j++) y[j * ldy + i] = hsum(acc[i][j]) + mins[i][j];
 }
 
-// One token: the rows in order, blocks alternating between two accumulators.
-template <typename D>
-void gemv_quant(const typename D::block* W, const typename D::xblock* xq, float* y, int64_t rows, int64_t nb) {
-    for (int64_t r = 0; r < rows; r++) {
-        const typename D::block* w = W + r * nb;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        float mins = 0.0f;
-        int64_t b = 0;
-        for (; b + 2 <= nb; b += 2) {
-            const __m256i q0 = D::q(w[b]), q1 = D::q(w[b + 1]);
-            a0 = block_dot<D>(w[b], q0, unsigned_side<D>(q0), xq[b], a0, mins);
-            a1 = block_dot<D>(w[b + 1], q1, unsigned_side<D>(q1), xq[b + 1], a1, mins);
-        }
-        if (b < nb) {
-            const __m256i q = D::q(w[b]);
-            a0 = block_dot<D>(w[b], q, unsigned_side<D>(q), xq[b], a0, mins);
-        }
-        y[r] = hsum(_mm256_add_ps(a0, a1)) + mins;
-    }
-}
-
 template <typename D, int R, int NT>
 void rows_quant(const typename D::block* W, const typename D::xblock* xq, float* y, int64_t rows, int64_t nb,
                 int64_t ldy) {
@@ -243,7 +202,7 @@ void gemm_quant_avx2(const void* w, const float* x, float* y, int64_t rows, int6
     const auto* W = static_cast<const typename D::block*>(w);
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_quant<D, 1, TILE>(W, xq + t * nb, y + t * ldy, rows, nb, ldy);
-    for (; t < n; t++) gemv_quant<D>(W, xq + t * nb, y + t * ldy, rows, nb);
+    for (; t < n; t++) rows_quant<D, 1, 1>(W, xq + t * nb, y + t * ldy, rows, nb, ldy);
     std::free(xq);
 }
 

@@ -32,8 +32,13 @@ namespace {
 
 constexpr int TILE = 8; // tokens per weight-row pass
 
-// Rows per tile for NT tokens: up to 16 accumulators, and at least 4 independent FMA chains.
-constexpr int rows_for(int nt) { return nt <= 4 ? 4 : 2; }
+// Rows per tile for NT tokens: up to 16 accumulators, and at least 4 independent FMA chains — but
+// one row for one token. A tile reads R rows side by side: R interleaved streams, which Zen 4's
+// prefetchers follow badly (F16 65536×768 GEMV, one thread: 11 GB/s with R = 4, 31 GB/s reading
+// the rows one after another, as numpy's sum of the same bytes). At n = 1 (decode) the weights come
+// from memory once and x sits in L1, so the tile saves nothing there. Every tile accumulates a
+// (row, token) cell in the same order, so a token's result does not depend on n.
+constexpr int rows_for(int nt) { return nt == 1 ? 1 : nt <= 4 ? 4 : 2; }
 
 inline __mmask16 first_lanes(int64_t k) { return __mmask16((1u << k) - 1); } // k in 0..15
 
@@ -117,58 +122,9 @@ void rest_float(int64_t k, const typename L::type* W, const float* x, float* y, 
     }
 }
 
-// ---- one token (decode): the weights are read once, from memory, so they are read in order ---------
-//
-// A tile reads R rows side by side: R interleaved streams, which Zen 4's prefetchers follow badly
-// (F16 65536×768, one thread: 11 GB/s with R = 4, 31 GB/s one row after another; numpy's sum of the
-// same bytes: 29–36 GB/s). At n = 1 the tile saves nothing (x is in L1 either way), so decode walks
-// row by row, two accumulators per row hiding the FMA latency, and reduces four rows' sums together.
-
-// Σ of each of a, b, c, d, in lanes 0..3.
-inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b)); // a b a b per 128 bits
-    const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
-    const __m512 abcd = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
-                                      _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2))); // a b c d per 128 bits
-    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_castps512_ps256(_mm512_shuffle_f32x4(abcd, abcd, _MM_SHUFFLE(3, 2, 3, 2))));
-    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
-// y[r] = Σ of row_sum(r) for every row: four rows at a time through reduce4, then one at a time.
-template <typename RowSum>
-void gemv_rows(float* y, int64_t rows, RowSum row_sum) {
-    int64_t r = 0;
-    for (; r + 4 <= rows; r += 4) { // named, in order: the order of a call's arguments is unspecified (GCC: last first)
-        const __m512 s0 = row_sum(r), s1 = row_sum(r + 1), s2 = row_sum(r + 2), s3 = row_sum(r + 3);
-        _mm_storeu_ps(y + r, reduce4(s0, s1, s2, s3));
-    }
-    for (; r < rows; r++) y[r] = _mm512_reduce_add_ps(row_sum(r));
-}
-
-// The 16 lane sums of one row · x.
-template <typename L>
-__m512 row_float(const typename L::type* w, const float* x, int64_t cols) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int64_t c = 0;
-    for (; c + 32 <= cols; c += 32) {
-        a0 = _mm512_fmadd_ps(L::v16(w + c), _mm512_loadu_ps(x + c), a0);
-        a1 = _mm512_fmadd_ps(L::v16(w + c + 16), _mm512_loadu_ps(x + c + 16), a1);
-    }
-    if (c + 16 <= cols) {
-        a0 = _mm512_fmadd_ps(L::v16(w + c), _mm512_loadu_ps(x + c), a0);
-        c += 16;
-    }
-    if (c < cols) {
-        const __mmask16 m = first_lanes(cols - c);
-        a1 = _mm512_fmadd_ps(L::part(w + c, m), _mm512_maskz_loadu_ps(m, x + c), a1);
-    }
-    return _mm512_add_ps(a0, a1);
-}
-
 template <typename L>
 void gemm_float_avx512(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const auto* W = static_cast<const typename L::type*>(w);
-    if (n == 1) return gemv_rows(y, rows, [&](int64_t r) { return row_float<L>(W + r * cols, x, cols); });
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_float<L, TILE>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
     rest_float<L, TILE - 1>(n - t, W, x + t * cols, y + t * ldy, rows, cols, ldy);
@@ -294,20 +250,6 @@ void tile_quant(const typename D::block* w, const xprep& xp, int64_t t0, float* 
         for (int j = 0; j < NT; j++) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-// One token: the 16 lane sums of one row · x (decode; see row_float), pairs alternating between two
-// accumulators.
-template <typename D>
-__m512 row_quant(const typename D::block* w, const xprep& xp, int64_t nb) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int64_t b = 0;
-    for (; b + 4 <= nb; b += 4) {
-        a0 = pair_dot(load_pair<D>(w + b, true), xp, b, a0);
-        a1 = pair_dot(load_pair<D>(w + b + 2, true), xp, b + 2, a1);
-    }
-    for (; b < nb; b += 2) a0 = pair_dot(load_pair<D>(w + b, b + 1 < nb), xp, b, a0);
-    return _mm512_add_ps(a0, a1);
-}
-
 template <typename D, int NT>
 void rows_quant(const typename D::block* W, const xprep& xp, int64_t t0, float* y, int64_t rows, int64_t nb,
                 int64_t ldy) {
@@ -375,7 +317,7 @@ struct scratch {
 thread_local scratch x_scratch;
 
 // Quantizes the n tokens (quantize_x: the reference quantizer, the spec, or its twin above) and lays
-// them out for tile_quant and row_quant, in this thread's scratch (valid until its next call).
+// them out for tile_quant, in this thread's scratch (valid until its next call).
 template <typename D, void (*quantize_x)(const float*, typename D::xblock*, int64_t)>
 xprep prepare_x(const float* x, int64_t n, int64_t cols) {
     const int64_t nb = cols / QK, nbp = nb + (nb & 1);
@@ -423,7 +365,6 @@ void gemm_quant_avx512(const void* w, const float* x, float* y, int64_t rows, in
     const int64_t nb = cols / QK;
     const xprep xp = prepare_x<D, quantize_x>(x, n, cols);
     const auto* W = static_cast<const typename D::block*>(w);
-    if (n == 1) return gemv_rows(y, rows, [&](int64_t r) { return row_quant<D>(W + r * nb, xp, nb); });
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_quant<D, TILE>(W, xp, t, y + t * ldy, rows, nb, ldy);
     rest_quant<D, TILE - 1>(n - t, W, xp, t, y + t * ldy, rows, nb, ldy);

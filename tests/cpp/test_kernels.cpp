@@ -229,6 +229,15 @@ void check_gemm(const std::vector<std::string>& isas, uint32_t t, int64_t rows, 
         }
         check(worst <= 1.0, case_name(isa, t, rows, cols, n) + ": error " + std::to_string(worst) + " of tolerance");
         check(untouched, case_name(isa, t, rows, cols, n) + ": wrote outside its rows (ldy > rows)");
+        // A token's result must not depend on the tokens beside it: the same bits as a call for it
+        // alone (decode reads rows one at a time, tiles several; both sum a cell in one order).
+        bool same = true;
+        for (int64_t tok = 0; tok < n && n > 1; tok++) {
+            std::vector<float> one(static_cast<size_t>(rows));
+            table->gemm[t](w.data(), x.data() + tok * cols, one.data(), rows, cols, 1, rows);
+            same = same && std::memcmp(one.data(), y.data() + tok * ldy, size_t(rows) * sizeof(float)) == 0;
+        }
+        check(same, case_name(isa, t, rows, cols, n) + ": a token's row differs from a call with that token alone");
     }
 }
 
