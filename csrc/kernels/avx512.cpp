@@ -162,31 +162,60 @@ inline __m256i add_fifth_bit(__m256i nibbles, const uint8_t* qh) {
     return _mm256_mask_add_epi8(nibbles, __mmask32(v), nibbles, _mm256_set1_epi8(0x10));
 }
 
-// Block decoders: q() gives the 32 stored weights as bytes (ggml's element order).
+// Two consecutive blocks' nibbles as 64 bytes, block 0's 32 weights first (ggml's element order):
+// one load of both 16-byte halves, one shift, one mask, one lane shuffle.
+inline __m512i unpack_nibbles2(const uint8_t* qs0, const uint8_t* qs1) {
+    const __m256i v = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(qs1), reinterpret_cast<const __m128i*>(qs0));
+    const __m512i n = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1),
+                                       _mm512_set1_epi8(0x0f)); // 128-bit lanes: lo0 lo1 hi0 hi1
+    return _mm512_shuffle_i64x2(n, n, _MM_SHUFFLE(3, 1, 2, 0));  // lo0 hi0 lo1 hi1
+}
+
+// Bit j of block 0's qh, then of block 1's, adds 16 to weight j of the pair (q5_0, q5_1).
+inline __m512i add_fifth_bits2(__m512i nibbles, const uint8_t* qh0, const uint8_t* qh1) {
+    uint32_t v0, v1;
+    std::memcpy(&v0, qh0, 4);
+    std::memcpy(&v1, qh1, 4);
+    return _mm512_mask_add_epi8(nibbles, __mmask64(v0 | uint64_t(v1) << 32), nibbles, _mm512_set1_epi8(0x10));
+}
+
+// Two fp16 values as floats: h0 in lanes 0..7, h1 in lanes 8..15 (one permute of 16-bit lanes).
+inline __m512 halves2(uint16_t h0, uint16_t h1) {
+    const __m256i idx = _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    return _mm512_cvtph_ps(_mm256_permutexvar_epi16(idx, _mm256_castsi128_si256(_mm_cvtsi32_si128(int(h0 | uint32_t(h1) << 16)))));
+}
+
+// Block decoders: q() gives one block's 32 stored weights as bytes (ggml's element order), q2() a
+// pair's 64.
 struct dec_q8_0 {
     using block = block_q8_0; using xblock = block_q8_0;
     static constexpr bool has_min = false, signed_q = true; static constexpr int off = 0;
     static __m256i q(const block& b) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs)); }
+    static __m512i q2(const block* b) { return _mm512_inserti64x4(_mm512_castsi256_si512(q(b[0])), q(b[1]), 1); }
 };
 struct dec_q4_0 {
     using block = block_q4_0; using xblock = block_q8_0;
     static constexpr bool has_min = false, signed_q = false; static constexpr int off = 8;
     static __m256i q(const block& b) { return unpack_nibbles(b.qs); }
+    static __m512i q2(const block* b) { return unpack_nibbles2(b[0].qs, b[1].qs); }
 };
 struct dec_q5_0 {
     using block = block_q5_0; using xblock = block_q8_0;
     static constexpr bool has_min = false, signed_q = false; static constexpr int off = 16;
     static __m256i q(const block& b) { return add_fifth_bit(unpack_nibbles(b.qs), b.qh); }
+    static __m512i q2(const block* b) { return add_fifth_bits2(unpack_nibbles2(b[0].qs, b[1].qs), b[0].qh, b[1].qh); }
 };
 struct dec_q4_1 {
     using block = block_q4_1; using xblock = block_q8_1;
     static constexpr bool has_min = true, signed_q = false; static constexpr int off = 0;
     static __m256i q(const block& b) { return unpack_nibbles(b.qs); }
+    static __m512i q2(const block* b) { return unpack_nibbles2(b[0].qs, b[1].qs); }
 };
 struct dec_q5_1 {
     using block = block_q5_1; using xblock = block_q8_1;
     static constexpr bool has_min = true, signed_q = false; static constexpr int off = 0;
     static __m256i q(const block& b) { return add_fifth_bit(unpack_nibbles(b.qs), b.qh); }
+    static __m512i q2(const block* b) { return add_fifth_bits2(unpack_nibbles2(b[0].qs, b[1].qs), b[0].qh, b[1].qh); }
 };
 
 // One weight block pair (or an odd row's last block, paired with zeros), ready for any token.
@@ -202,9 +231,9 @@ inline wpair<D> load_pair(const typename D::block* wb, bool pair) {
     wpair<D> p;
     p.mw = _mm512_setzero_ps();
     if (pair) {
-        p.q = _mm512_inserti64x4(_mm512_castsi256_si512(D::q(wb[0])), D::q(wb[1]), 1);
-        p.dw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(half(wb[0].d)), _mm512_set1_ps(half(wb[1].d)));
-        if constexpr (D::has_min) p.mw = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(half(wb[0].m)), _mm512_set1_ps(half(wb[1].m)));
+        p.q = D::q2(wb);
+        p.dw = halves2(wb[0].d, wb[1].d);
+        if constexpr (D::has_min) p.mw = halves2(wb[0].m, wb[1].m);
     } else {
         p.q = _mm512_zextsi256_si512(D::q(wb[0]));
         p.dw = _mm512_maskz_mov_ps(0x00ff, _mm512_set1_ps(half(wb[0].d)));
