@@ -44,6 +44,15 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=
   python3 -c "import pyrnn, sys; f = pyrnn._core.__file__; print('sanitized module:', f); sys.exit('/pkg/' not in f)"
   # Those modules importorskip their references: import them here so a missing one fails instead of skipping.
   python3 -c "import torch, transformers, torchscale, rwkv; print('references: torch', torch.__version__)"
+  # ASan is still live with them loaded: one byte past a 16-byte malloc must be reported
+  # (exit 1 rather than abort here, so the shell prints no "Aborted" line for the expected failure).
+  if ASAN_OPTIONS=detect_leaks=0 python3 -c "import torch, transformers, ctypes; torch.randn(64) @ torch.randn(64)
+c = ctypes.CDLL(None); c.malloc.restype = ctypes.c_void_p
+ctypes.memmove(c.malloc(16), ctypes.create_string_buffer(17), 17)" 2>/tmp/pyrnn_asan_probe.txt ||
+     ! grep -q "heap-buffer-overflow" /tmp/pyrnn_asan_probe.txt; then
+    echo "ASan did not catch an overflow with torch loaded"; exit 1
+  fi
+  echo "ASan live with torch loaded: an overflow past malloc(16) is reported"
   # The hypothesis properties are pure Python (they ran in full in the main suite): a short pass here.
   PYRNN_FUZZ_EXAMPLES=25 python3 -m pytest -q -p no:cacheprovider --durations=8 "$OLDPWD/tests"
 )
