@@ -48,8 +48,8 @@ export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=
   # (exit 1 rather than abort here, so the shell prints no "Aborted" line for the expected failure).
   if ASAN_OPTIONS=detect_leaks=0 python3 -c "import torch, transformers, ctypes; torch.randn(64) @ torch.randn(64)
 c = ctypes.CDLL(None); c.malloc.restype = ctypes.c_void_p
-ctypes.memmove(c.malloc(16), ctypes.create_string_buffer(17), 17)" 2>/tmp/pyrnn_asan_probe.txt ||
-     ! grep -q "heap-buffer-overflow" /tmp/pyrnn_asan_probe.txt; then
+ctypes.memmove(c.malloc(16), ctypes.create_string_buffer(17), 17)" 2>../asan_probe.txt ||
+     ! grep -q "heap-buffer-overflow" ../asan_probe.txt; then
     echo "ASan did not catch an overflow with torch loaded"; exit 1
   fi
   echo "ASan live with torch loaded: an overflow past malloc(16) is reported"

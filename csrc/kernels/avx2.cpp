@@ -150,22 +150,6 @@ inline float min_term(const block_q4_1& b, const block_q8_1& x) { return half(b.
 inline float min_term(const block_q5_1& b, const block_q8_1& x) { return half(b.m) * half(x.s); }
 template <typename B, typename X> inline float min_term(const B&, const X&) { return 0.0f; }
 
-// acc + d_w·d_x·Σ q_w·q_x of one weight block and one x block (aq: |q| for the symmetric types); mins
-// += the minimum's share (types with a minimum).
-template <typename D>
-inline __m256 block_dot(const typename D::block& wb, __m256i q, __m256i aq, const typename D::xblock& xb, __m256 acc,
-                        float& mins) {
-    const __m256i xv = load32(xb.qs);
-    const __m256i p16 = _mm256_maddubs_epi16(aq, D::has_min ? xv : _mm256_sign_epi8(xv, q));
-    const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
-    if (D::has_min) mins += min_term(wb, xb);
-    return _mm256_fmadd_ps(_mm256_set1_ps(half(wb.d) * half(xb.d)), p, acc);
-}
-
-// signed × signed via maddubs (unsigned × signed): |q| · sign(x, q)
-template <typename D>
-inline __m256i unsigned_side(__m256i q) { return D::has_min ? q : _mm256_sign_epi8(q, q); }
-
 // R weight rows (nb blocks each, row i at w + i*nb) × NT tokens of quantized x (token j at xq + j*nb).
 template <typename D, int R, int NT>
 void tile_quant(const typename D::block* w, const typename D::xblock* xq, float* y, int64_t nb, int64_t ldy) {
@@ -173,11 +157,22 @@ void tile_quant(const typename D::block* w, const typename D::xblock* xq, float*
     float mins[R][NT];
     for (int i = 0; i < R; i++)
         for (int j = 0; j < NT; j++) { acc[i][j] = _mm256_setzero_ps(); mins[i][j] = 0.0f; }
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t b = 0; b < nb; b++) {
         for (int i = 0; i < R; i++) {
             const typename D::block& wb = w[i * nb + b];
-            const __m256i q = D::q(wb), aq = unsigned_side<D>(q);
-            for (int j = 0; j < NT; j++) acc[i][j] = block_dot<D>(wb, q, aq, xq[j * nb + b], acc[i][j], mins[i][j]);
+            const __m256i q = D::q(wb);
+            const float dw = half(wb.d);
+            // signed × signed via maddubs (unsigned × signed): |q| · sign(x, q)
+            const __m256i aq = D::has_min ? q : _mm256_sign_epi8(q, q);
+            for (int j = 0; j < NT; j++) {
+                const typename D::xblock& xb = xq[j * nb + b];
+                const __m256i xv = load32(xb.qs);
+                const __m256i p16 = _mm256_maddubs_epi16(aq, D::has_min ? xv : _mm256_sign_epi8(xv, q));
+                const __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * half(xb.d)), p, acc[i][j]);
+                if (D::has_min) mins[i][j] += min_term(wb, xb);
+            }
         }
     }
     for (int i = 0; i < R; i++)

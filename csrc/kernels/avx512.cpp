@@ -219,7 +219,6 @@ struct dec_q5_1 {
 };
 
 // One weight block pair (or an odd row's last block, paired with zeros), ready for any token.
-template <typename D>
 struct wpair {
     __m512i q;       // the 64 stored weights as bytes
     __m512 dw, mw;   // d_w (and m_w) of each block, 8 lanes each
@@ -227,8 +226,8 @@ struct wpair {
 };
 
 template <typename D>
-inline wpair<D> load_pair(const typename D::block* wb, bool pair) {
-    wpair<D> p;
+inline wpair load_pair(const typename D::block* wb, bool pair) {
+    wpair p;
     p.mw = _mm512_setzero_ps();
     if (pair) {
         p.q = D::q2(wb);
@@ -248,7 +247,7 @@ inline wpair<D> load_pair(const typename D::block* wb, bool pair) {
 
 // acc + the pair's products with prepared activation block k (k even: the pair's first block).
 template <typename D>
-inline __m512 pair_dot(const wpair<D>& p, const xprep& xp, int64_t k, __m512 acc) {
+inline __m512 pair_dot(const wpair& p, const xprep& xp, int64_t k, __m512 acc) {
     const __m512i xv = _mm512_load_si512(xp.qs + 32 * k);
     __m512i prod;
     if constexpr (D::signed_q) {
@@ -271,8 +270,8 @@ void tile_quant(const typename D::block* w, const xprep& xp, int64_t t0, float* 
         for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b += 2) {
         for (int i = 0; i < R; i++) {
-            const wpair<D> p = load_pair<D>(w + i * nb + b, b + 1 < nb);
-            for (int j = 0; j < NT; j++) acc[i][j] = pair_dot(p, xp, (t0 + j) * xp.nbp + b, acc[i][j]);
+            const wpair p = load_pair<D>(w + i * nb + b, b + 1 < nb);
+            for (int j = 0; j < NT; j++) acc[i][j] = pair_dot<D>(p, xp, (t0 + j) * xp.nbp + b, acc[i][j]);
         }
     }
     for (int i = 0; i < R; i++)

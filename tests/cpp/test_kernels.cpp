@@ -341,7 +341,7 @@ void check_ssm_scan(const std::vector<std::string>& isas) {
                     worst = std::max(worst, double(std::fabs(y[size_t(t * stride)] - y_ref[size_t(t * stride)])) / double(N));
                     scale = std::max(scale, double(std::fabs(y_ref[size_t(t * stride)])) / double(N));
                 }
-                check(worst <= 4.0 * double(T + 1) * kUnit * 4 * scale,
+                check(worst <= 16.0 * double(T + 1) * kUnit * scale,
                       isa + " ssm_scan N=" + std::to_string(N) + " T=" + std::to_string(T) + ": error " +
                           std::to_string(worst) + " at scale " + std::to_string(scale));
             }
