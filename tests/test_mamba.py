@@ -79,8 +79,9 @@ def test_converter_writes_llama_cpp_layout(tmp_path: Path) -> None:
     assert arch_keys(out) == arch_keys(FIXTURES / "mamba-tiny-f32.gguf")
 
     # ssm_a: we round −exp(A_log) correctly (float64 exp); llama.cpp's converter used torch.exp in
-    # float32 (MKL on x86), which is ≤ 1 ulp away. torch reproduces llama.cpp's bytes exactly, so
-    # the transform is the same and the last bit is the math library's.
+    # float32, which is ≤ 1 ulp away. torch here lands within that ulp too, so the transform is the
+    # same and the last bit is the math library's (torch's float32 exp differs by CPU: on the AMD
+    # machines of earlier runs it gave llama.cpp's bytes exactly, on an Intel Xeon not).
     hf, _ = read_checkpoint(FIXTURES / "hf")
     for i in range(2):
         a_log = np.asarray(hf[f"backbone.layers.{i}.mixer.A_log"], np.float32)
@@ -88,7 +89,8 @@ def test_converter_writes_llama_cpp_layout(tmp_path: Path) -> None:
         lcpp = np.frombuffer(theirs[f"blk.{i}.ssm_a"][2], np.float32).reshape(a_log.shape)
         assert np.array_equal(mine, (-np.exp(a_log.astype(np.float64))).astype(np.float32))
         assert np.abs(mine.view(np.int32) - lcpp.view(np.int32)).max() <= 1
-        assert np.array_equal(-torch.exp(torch.from_numpy(a_log.copy())).numpy(), lcpp)
+        theirs_torch = -torch.exp(torch.from_numpy(a_log.copy())).numpy()
+        assert np.abs(theirs_torch.view(np.int32) - lcpp.view(np.int32)).max() <= 1
 
 
 @pytest.mark.parametrize("C,L,V,seed", [(64, 2, 1000, 1), (128, 3, 1531, 2), (256, 4, 2048, 3)])
