@@ -2,6 +2,7 @@
 
     python benchmarks/bench_gemm.py                       # avx2 vs avx512 (the ISAs this CPU runs)
     python benchmarks/bench_gemm.py --isas ref avx2 --types q4_0 --reps 9
+    python benchmarks/bench_gemm.py --isas avx512 avx512:packed --types q4_0 q8_0   # the 16-row layout
 
 Each cell is the median over --reps runs of the time per call (each run loops for ~--ms ms); the
 ISAs are interleaved in every run, so load from other processes hits them alike. Calls go through
@@ -33,11 +34,16 @@ def weights(type_name: str, rows: int, cols: int, rng: np.random.Generator) -> n
 
 
 def time_gemm(w: np.ndarray, type_id: int, x: np.ndarray, isa: str, ms: float) -> float:
-    """Seconds per gemm call, calling it for about ms milliseconds."""
+    """Seconds per gemm call, calling it for about ms milliseconds. isa "NAME:packed": NAME's packed
+    kernel on the weights repacked into 16-row groups (rows a multiple of 16)."""
     rows, cols = w.shape[0], x.shape[1]
+    name, _, variant = isa.partition(":")
+    packed = variant == "packed"
+    if packed:
+        w = _core.pack(w, type_id, rows, cols)
     calls, t0 = 0, time.thread_time()
     while True:
-        _core.gemm(w, type_id, rows, cols, x, isa)
+        _core.gemm(w, type_id, rows, cols, x, name, packed)
         calls += 1
         dt = time.thread_time() - t0
         if dt * 1000 >= ms:
@@ -46,7 +52,8 @@ def time_gemm(w: np.ndarray, type_id: int, x: np.ndarray, isa: str, ms: float) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--isas", nargs="+", default=[i for i in ("avx2", "avx512") if i in _core.available_isas()])
+    ap.add_argument("--isas", nargs="+", default=[i for i in ("avx2", "avx512") if i in _core.available_isas()],
+                    help="kernel tables; NAME:packed for NAME's kernel on packed weights (q4_0, q8_0)")
     ap.add_argument("--types", nargs="+", default=["f16", "q8_0", "q4_0"], choices=list(TYPES))
     ap.add_argument("--shapes", nargs="+", default=["768x768", "3072x768"], help="ROWSxCOLS")
     ap.add_argument("--tokens", nargs="+", type=int, default=[1, 64])

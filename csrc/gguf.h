@@ -91,6 +91,11 @@ class gguf_file {
     float get_f32(const std::string& key, float fallback) const;
     std::string get_string(const std::string& key) const;
 
+    // mapped_file::release for bytes of this file's mapping (a no-op for from_memory images).
+    void release(const void* p, size_t n) const {
+        if (map_) map_->release(p, n);
+    }
+
     const std::vector<gguf_tensor>& tensors() const { return tensors_; } // in file order
     const gguf_tensor* find_tensor(const std::string& name) const;
     const gguf_tensor& tensor(const std::string& name) const;        // throws if absent

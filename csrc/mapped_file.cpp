@@ -53,6 +53,8 @@ mapped_file::~mapped_file() {
     if (file_) CloseHandle(file_);
 }
 
+void mapped_file::release(const void*, size_t) const {} // (Windows trims working sets by itself)
+
 #else
 
 mapped_file::mapped_file(const std::string& path) {
@@ -86,6 +88,13 @@ mapped_file::mapped_file(const std::string& path) {
 
 mapped_file::~mapped_file() {
     if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+void mapped_file::release(const void* p, size_t n) const {
+    const auto page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t lo = (uintptr_t(p) + page - 1) / page * page, hi = (uintptr_t(p) + n) / page * page;
+    if (data_ == nullptr || lo >= hi || lo < uintptr_t(data_) || hi > uintptr_t(data_) + size_) return;
+    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED); // advice only: a failure changes nothing
 }
 
 #endif

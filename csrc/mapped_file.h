@@ -3,7 +3,8 @@
 //   mapped_file f("model.gguf");        // throws file_error (names the path and the OS reason)
 //   const uint8_t* p = f.data(); size_t n = f.size();
 //
-// Pages are shared by every process that maps the same file, so weights cost RAM once.
+// Pages are shared by every process that maps the same file, so weights cost RAM once (but for
+// the matrices that the CPU kernels repack at load, which each process holds itself: loader.h).
 #pragma once
 
 #include <cstddef>
@@ -28,6 +29,11 @@ class mapped_file {
 
     const uint8_t* data() const { return data_; }
     size_t size() const { return size_; }
+
+    // Tells the OS that this process will not read the whole pages inside [p, p + n) soon (their
+    // bytes are kept elsewhere, e.g. repacked): they leave its resident set, stay in the page cache,
+    // and a later read maps them back from the file. The bytes never change. A no-op on Windows.
+    void release(const void* p, size_t n) const;
 
   private:
     const uint8_t* data_ = nullptr;

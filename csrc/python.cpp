@@ -5,11 +5,13 @@
 #include <pybind11/stl.h>
 
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "gguf.h"
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 #include "models/model.h"
 #include "python_forward.h"
 #include "quant.h"
@@ -85,16 +87,23 @@ py::array tensor_bytes(const gguf_ptr& f, const std::string& name) {
     return std::move(a);
 }
 
-// Y = X·Wᵀ with the kernel of one ISA ("" = the active one): W as raw bytes of `type`, X (n, cols).
+// Y = X·Wᵀ with the kernel of one ISA ("" = the active one): W as raw bytes of `type`, X (n, cols);
+// with `packed`, W is what pack() made and the ISA's packed kernel runs.
 py::array_t<float> gemm(py::array w, uint32_t type, int64_t rows, int64_t cols,
-                        py::array_t<float, py::array::c_style | py::array::forcecast> x, std::string isa) {
+                        py::array_t<float, py::array::c_style | py::array::forcecast> x, std::string isa, bool packed) {
     const type_traits* tt = find_type(type);
     if (tt == nullptr) throw py::value_error("type: expected a ggml type id, found " + std::to_string(type));
     if (x.ndim() != 1 && x.ndim() != 2) throw py::value_error("x: expected 1 or 2 dimensions, found " + std::to_string(x.ndim()));
     const kernel_table* k = isa.empty() ? &kernels() : kernels_for(isa);
     if (k == nullptr) throw py::value_error("isa: expected one of the available ISAs, found '" + isa + "'");
     if (k->gemm[type] == nullptr) throw py::value_error(std::string("type: no kernel for ") + tt->name);
+    if (packed && k->packed[type] == nullptr) {
+        throw py::value_error(std::string("packed: ") + k->isa + " has no packed kernel for " + tt->name);
+    }
     if (rows < 0 || cols < 0) throw py::value_error("rows, cols: expected non-negative sizes");
+    if (packed && rows % PACK_ROWS != 0) {
+        throw py::value_error("rows: expected a multiple of " + std::to_string(PACK_ROWS) + " (packed), found " + std::to_string(rows));
+    }
     const int64_t n = x.ndim() == 2 ? x.shape(0) : 1;
     if (x.shape(x.ndim() - 1) != cols) {
         throw py::value_error("x: expected " + std::to_string(cols) + " elements per row, found " +
@@ -103,7 +112,8 @@ py::array_t<float> gemm(py::array w, uint32_t type, int64_t rows, int64_t cols,
     if (cols % tt->block_size != 0) {
         throw py::value_error("cols: expected a multiple of " + std::to_string(tt->block_size) + ", found " + std::to_string(cols));
     }
-    const uint64_t need = uint64_t(rows) * row_bytes(type, uint64_t(cols));
+    const uint64_t need = packed ? uint64_t(rows / PACK_ROWS) * packed_group_bytes(type, cols)
+                                 : uint64_t(rows) * row_bytes(type, uint64_t(cols));
     if (!(w.flags() & py::array::c_style)) throw py::value_error("w: expected a C-contiguous array");
     if (uint64_t(w.nbytes()) != need) {
         throw py::value_error("w: expected " + std::to_string(need) + " bytes, found " + std::to_string(w.nbytes()));
@@ -114,9 +124,27 @@ py::array_t<float> gemm(py::array w, uint32_t type, int64_t rows, int64_t cols,
     float* yp = y.mutable_data();
     {
         py::gil_scoped_release nogil;
-        k->gemm[type](wp, xp, yp, rows, cols, n, rows);
+        (packed ? k->packed : k->gemm)[type](wp, xp, yp, rows, cols, n, rows);
     }
     return y;
+}
+
+// W (rows × cols of `type`, the file's layout) in packed.h's 16-row layout, for gemm(packed=True).
+py::array_t<uint8_t> pack(py::array w, uint32_t type, int64_t rows, int64_t cols) {
+    if (!packable(type)) throw py::value_error("type: expected q4_0 or q8_0 (the packed types), found " + std::to_string(type));
+    if (rows <= 0 || rows % PACK_ROWS != 0) {
+        throw py::value_error("rows: expected a positive multiple of " + std::to_string(PACK_ROWS) + ", found " + std::to_string(rows));
+    }
+    if (cols <= 0 || cols % QK != 0) throw py::value_error("cols: expected a positive multiple of 32, found " + std::to_string(cols));
+    const uint64_t need = uint64_t(rows) * row_bytes(type, uint64_t(cols));
+    if (!(w.flags() & py::array::c_style) || uint64_t(w.nbytes()) != need) {
+        throw py::value_error("w: expected " + std::to_string(need) + " C-contiguous bytes, found " + std::to_string(w.nbytes()));
+    }
+    const packed_matrix p = pack_rows(type, w.data(), rows, cols);
+    const uint64_t bytes = uint64_t(rows / PACK_ROWS) * packed_group_bytes(type, cols);
+    py::array_t<uint8_t> out(static_cast<py::ssize_t>(bytes));
+    std::memcpy(out.mutable_data(), p.data(), bytes);
+    return out;
 }
 
 using model_ptr = std::shared_ptr<model>;
@@ -241,7 +269,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("cpu_features", &cpu_features);
     m.def("default_threads", &default_threads, "Physical cores (the default thread count).");
     m.def("gemm", &gemm, py::arg("w"), py::arg("type"), py::arg("rows"), py::arg("cols"), py::arg("x"),
-          py::arg("isa") = "", "Y = X·Wᵀ (x 1-d: y = W·x) with the kernel of one ISA (\"\" = active); W as raw bytes.");
+          py::arg("isa") = "", py::arg("packed") = false,
+          "Y = X·Wᵀ (x 1-d: y = W·x) with the kernel of one ISA (\"\" = active); W as raw bytes, or as pack() made "
+          "them with packed=True (the ISA's packed kernel).");
+    m.def("pack", &pack, py::arg("w"), py::arg("type"), py::arg("rows"), py::arg("cols"),
+          "W (raw bytes, rows a multiple of 16) in the 16-row layout of the packed kernels (kernels/packed.h).");
     m.def("quantize", [](py::array_t<float, py::array::c_style | py::array::forcecast> x, uint32_t type) {
         if (x.ndim() != 2) throw py::value_error("x: expected a 2-d float array (rows, cols), found " + std::to_string(x.ndim()) + " dims");
         const type_traits* tt = find_type(type);

@@ -52,7 +52,7 @@ __global__ void scan_kernel(scan_args p) {
 class mamba_device final : public model_base {
   public:
     mamba_device(std::shared_ptr<const gguf_file> f, int device) : model_base(std::move(f), device) {
-        const mamba_weights h(*file_);
+        const mamba_weights h(*file_, weights_for::device);
         C = h.C, L = h.L, K = h.K, D = h.D, N = h.N, R = h.R, V = h.V, eps = h.eps;
         emb = mat(h.emb);
         norm_f = ws_.vec(h.norm_f, size_t(C));

@@ -90,7 +90,7 @@ __global__ void wkv_kernel(wkv_args p) {
 class rwkv7_device final : public model_base {
   public:
     rwkv7_device(std::shared_ptr<const gguf_file> f, int device) : model_base(std::move(f), device) {
-        const rwkv7_weights h(*file_, [](const rwkv7_weights& w) {
+        const rwkv7_weights h(*file_, weights_for::device, [](const rwkv7_weights& w) {
             if (w.N == 0 || w.C % w.N != 0 || w.N > 1024) {
                 throw format_error("rwkv7.wkv.head_size: expected a divisor of embedding_length " +
                                    std::to_string(w.C) + " (at most 1024 on the device), found " + std::to_string(w.N));

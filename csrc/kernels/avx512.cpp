@@ -24,6 +24,7 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "packed.h"
 #include "x86_common.h"
 
 namespace pyrnn {
@@ -398,6 +399,116 @@ void gemm_quant_avx512(const void* w, const float* x, float* y, int64_t rows, in
     rest_quant<D, TILE - 1>(n - t, W, xp, t, y + t * ldy, rows, nb, ldy);
 }
 
+// ---- weights in packed.h's 16-row layout: row r of a group in int32 lane r ---------------------
+//
+// For each block, 8 weight vectors w[i] hold the 16 rows' bytes for elements 4i..4i+3 (as
+// unsigned: Q4_0's stored nibbles, Q8_0's q + 128); x's 4 bytes for those elements are broadcast
+// (x's q, signed), and vpdpbusd adds the 16 rows' 4 products at once. The block's integer sum
+// starts at −off·Σq_x (off = 8, 128: the stored offset, once per token block, shared by all rows)
+// and is scaled by d_w·d_x, 16 rows per FMA. No lane shuffle and no horizontal sum.
+
+// A call's activations for the packed kernels: per token, nb q8_0 blocks, their scales as floats
+// and −off·Σq per block; block k of token t at t·nb + k.
+struct xpacked {
+    const block_q8_0* blocks;
+    const float* d;
+    const int32_t* start;
+};
+
+// One block's 8 weight vectors, from its chunks of 64 bytes (packed.h).
+struct pk_q4_0 {
+    static constexpr int chunks = 4, off = 8;
+    static void weights(const uint8_t* qs, __m512i (&w)[8]) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        for (int i = 0; i < 4; i++) {
+            const __m512i v = _mm512_loadu_si512(qs + 64 * i);
+            w[i] = _mm512_and_si512(v, m);                          // elements 4i..4i+3
+            w[4 + i] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m); // elements 16+4i..16+4i+3
+        }
+    }
+};
+struct pk_q8_0 {
+    static constexpr int chunks = 8, off = 128;
+    static void weights(const uint8_t* qs, __m512i (&w)[8]) {
+        for (int i = 0; i < 8; i++) w[i] = _mm512_loadu_si512(qs + 64 * i);
+    }
+};
+
+inline __m512i broadcast_word(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+// One group of 16 rows (nb blocks; its quant bytes from byte sb on) × NT tokens t0.. of prepared x;
+// y: row 0 of token t0.
+template <typename P, int NT>
+void group_packed(const uint8_t* g, uint64_t sb, const xpacked& xp, int64_t t0, float* y, int64_t nb, int64_t ldy) {
+    const auto* d = reinterpret_cast<const __m256i*>(g);
+    const uint8_t* qs = g + sb;
+    __m512 acc[NT];
+    for (int j = 0; j < NT; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i w[8];
+        P::weights(qs + b * P::chunks * 64, w);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(d + b));
+        for (int j = 0; j < NT; j++) {
+            const int64_t k = (t0 + j) * nb + b;
+            const int8_t* xq = xp.blocks[k].qs;
+            __m512i p0 = _mm512_set1_epi32(xp.start[k]), p1 = _mm512_setzero_si512(); // two chains
+            for (int i = 0; i < 8; i += 2) {
+                p0 = _mm512_dpbusd_epi32(p0, w[i], broadcast_word(xq + 4 * i));
+                p1 = _mm512_dpbusd_epi32(p1, w[i + 1], broadcast_word(xq + 4 * i + 4));
+            }
+            const __m512 dwx = _mm512_mul_ps(dw, _mm512_set1_ps(xp.d[k]));
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, p1)), dwx, acc[j]);
+        }
+    }
+    for (int j = 0; j < NT; j++) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
+template <typename P, int NT>
+void groups_packed(const uint8_t* W, const xpacked& xp, int64_t t0, float* y, int64_t rows, int64_t nb, uint64_t gb,
+                   int64_t ldy) {
+    const uint64_t sb = packed_scale_bytes(nb);
+    for (int64_t r = 0; r < rows; r += PACK_ROWS) {
+        group_packed<P, NT>(W + uint64_t(r / PACK_ROWS) * gb, sb, xp, t0, y + r, nb, ldy);
+    }
+}
+
+template <typename P, int NT>
+void rest_packed(int64_t k, const uint8_t* W, const xpacked& xp, int64_t t0, float* y, int64_t rows, int64_t nb,
+                 uint64_t gb, int64_t ldy) {
+    if (k == NT) {
+        groups_packed<P, NT>(W, xp, t0, y, rows, nb, gb, ldy);
+    } else if constexpr (NT > 1) {
+        rest_packed<P, NT - 1>(k, W, xp, t0, y, rows, nb, gb, ldy);
+    }
+}
+
+template <typename P>
+void gemm_packed_avx512(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
+    const int64_t nb = cols / QK, count = n * nb;
+    const size_t block_bytes = (sizeof(block_q8_0) * size_t(count) + 63) / 64 * 64;
+    char* mem = x_scratch.get(block_bytes + size_t(count) * (sizeof(float) + sizeof(int32_t)) + 64);
+    auto* blocks = reinterpret_cast<block_q8_0*>(mem);
+    auto* d = reinterpret_cast<float*>(mem + block_bytes);
+    auto* start = reinterpret_cast<int32_t*>(d + count);
+    for (int64_t t = 0; t < n; t++) quantize_q8_0_avx512(x + t * cols, blocks + t * nb, cols);
+    for (int64_t k = 0; k < count; k++) {
+        int32_t sum = 0;
+        for (int i = 0; i < QK; i++) sum += blocks[k].qs[i];
+        d[k] = half(blocks[k].d);
+        start[k] = -P::off * sum;
+    }
+    const xpacked xp{blocks, d, start};
+    const auto* W = static_cast<const uint8_t*>(w);
+    const uint64_t gb = packed_group_bytes(P::chunks == 4 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, cols);
+    int64_t t = 0;
+    for (; t + TILE <= n; t += TILE) groups_packed<P, TILE>(W, xp, t, y + t * ldy, rows, nb, gb, ldy);
+    rest_packed<P, TILE - 1>(n - t, W, xp, t, y + t * ldy, rows, nb, gb, ldy);
+}
+
 // ---- Mamba-1's selective scan (ssm_scan_ref in ref.cpp is the twin) -----------------------------
 
 // e^x, 16 lanes: 2^n · e^r with n = round(x·log₂e) and r = x − n·ln 2 (ln 2 in two parts, so r is
@@ -486,6 +597,8 @@ void override_avx512(kernel_table& t) {
     t.gemm[GGML_TYPE_Q4_1] = gemm_quant_avx512<dec_q4_1, quantize_row_q8_1>;
     t.gemm[GGML_TYPE_Q5_0] = gemm_quant_avx512<dec_q5_0, quantize_q8_0_avx512>;
     t.gemm[GGML_TYPE_Q5_1] = gemm_quant_avx512<dec_q5_1, quantize_row_q8_1>;
+    t.packed[GGML_TYPE_Q8_0] = gemm_packed_avx512<pk_q8_0>;
+    t.packed[GGML_TYPE_Q4_0] = gemm_packed_avx512<pk_q4_0>;
 }
 
 } // namespace pyrnn

@@ -26,6 +26,9 @@ using gemm_fn = void (*)(const void* w, const float* x, float* y, int64_t rows, 
 struct kernel_table {
     const char* isa = "ref";
     gemm_fn gemm[GGML_TYPE_COUNT] = {}; // nullptr: type not computable
+    // The same product with W in packed.h's 16-row layout (w: the packed bytes of `rows` rows, a
+    // multiple of 16), for the types this ISA has a packed kernel for; nullptr: gemm on the file's bytes.
+    gemm_fn packed[GGML_TYPE_COUNT] = {};
     float (*dot_f32)(const float* a, const float* b, int64_t n) = nullptr;
     // n floats → n / 32 q8_0 blocks, the bytes quantize_row_q8_0 writes: how the gemm kernels of
     // this table quantize activations (an entry of its own so that tests can hold it to the reference).

@@ -52,13 +52,20 @@ const float* weight_loader::floats(const std::string& name, std::initializer_lis
     return as_f32(tensor(name, ne));
 }
 
-matrix weight_loader::mat(const std::string& name, int64_t rows, int64_t cols) const {
+matrix weight_loader::mat(const std::string& name, int64_t rows, int64_t cols) {
     const gguf_tensor& t = tensor(name, {cols, rows});
     if (kernels().gemm[t.type] == nullptr) {
         throw format_error("tensor \"" + name + "\" type: expected a type pyrnn computes with, found " +
                            find_type(t.type)->name);
     }
-    return matrix{t.data, t.type, rows, cols};
+    matrix m{t.data, t.type, rows, cols};
+    if (packs_ != nullptr && kernels().packed[t.type] != nullptr && packable(t.type) && rows >= PACK_ROWS) {
+        packs_->push_back(pack_rows(t.type, t.data, rows, cols));
+        m.packed = packs_->back().data();
+        m.packed_rows = packs_->back().rows;
+        f_.release(t.data, size_t(row_bytes(t.type, uint64_t(cols)) * uint64_t(m.packed_rows))); // kept packed
+    }
+    return m;
 }
 
 

@@ -1,6 +1,6 @@
 // loader.h — fetches a model's tensors from a GGUF file, checking each name, shape and type.
 //
-//   weight_loader w(file, "rwkv7", owned);                 // owned: the model's deque<vector<float>>
+//   weight_loader w(file, "rwkv7", owned, &packs);         // owned: the model's deque<vector<float>>
 //   uint32_t n_layer = w.u32("block_count");              // reads "rwkv7.block_count"
 //   matrix wk = w.mat("blk.0.time_mix_key.weight", C, C);  // rows × cols (ggml ne1 × ne0)
 //   const float* ln = w.vec("blk.0.attn_norm.weight", C);  // f32 (f16/bf16 widened once, owned)
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../kernels/packed.h"
 #include "gguf.h"
 #include "model.h"
 
@@ -21,9 +22,12 @@ namespace pyrnn {
 
 class weight_loader {
   public:
-    // Widened copies of f16/bf16 vectors go to `owned`, which the model keeps.
-    weight_loader(const gguf_file& f, std::string arch, std::deque<std::vector<float>>& owned)
-        : f_(f), arch_(std::move(arch)), owned_(owned) {}
+    // Widened copies of f16/bf16 vectors go to `owned`, which the model keeps. With `packs`, mat()
+    // also repacks each matrix whose type this CPU's kernels have a packed form of (the copies go
+    // there, kept by the model); without, matrices stay views of the file (for a device upload).
+    weight_loader(const gguf_file& f, std::string arch, std::deque<std::vector<float>>& owned,
+                  std::deque<packed_matrix>* packs)
+        : f_(f), arch_(std::move(arch)), owned_(owned), packs_(packs) {}
 
     // Hyperparameters under "<arch>.<key>".
     uint32_t u32(const std::string& key) const { return f_.get_u32(arch_ + "." + key); }
@@ -38,7 +42,7 @@ class weight_loader {
     // A float tensor of any shape matching `ne`, as contiguous f32.
     const float* floats(const std::string& name, std::initializer_list<int64_t> ne);
     // A matrix for matmul: its stored type must have a kernel.
-    matrix mat(const std::string& name, int64_t rows, int64_t cols) const;
+    matrix mat(const std::string& name, int64_t rows, int64_t cols);
     // An embedding table (rows looked up one at a time with get_row).
     matrix embedding(const std::string& name, int64_t rows, int64_t cols) const;
 
@@ -47,6 +51,7 @@ class weight_loader {
     const gguf_file& f_;
     std::string arch_;
     std::deque<std::vector<float>>& owned_; // a deque keeps pointers stable as it grows
+    std::deque<packed_matrix>* packs_;
 };
 
 } // namespace pyrnn

@@ -26,7 +26,7 @@ using ssm::silu;
 // reads C, D, layers, ... as members.
 class mamba_model final : public model, private mamba_weights {
   public:
-    explicit mamba_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), mamba_weights(*file_) {}
+    explicit mamba_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), mamba_weights(*file_, weights_for::cpu) {}
 
     std::string arch() const override { return "mamba"; }
     int64_t n_vocab() const override { return V; }
@@ -91,8 +91,8 @@ void mamba_model::forward(const int32_t* tokens, size_t n, float* state, float* 
 } // namespace
 
 // The tensors of the file, by name and shape (ggml order), checked by weight_loader.
-mamba_weights::mamba_weights(const gguf_file& f) {
-    weight_loader w(f, "mamba", owned);
+mamba_weights::mamba_weights(const gguf_file& f, weights_for use) {
+    weight_loader w(f, "mamba", owned, use == weights_for::cpu ? &packs : nullptr);
     C = w.u32("embedding_length");
     L = w.u32("block_count");
     K = w.u32("ssm.conv_kernel");

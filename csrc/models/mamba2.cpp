@@ -43,7 +43,7 @@ struct mamba2_layer {
 class mamba2_model final : public model {
   public:
     explicit mamba2_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "mamba2", owned_);
+        weight_loader w(*file_, "mamba2", owned_, &packs_);
         C = w.u32("embedding_length");
         L = w.u32("block_count");
         K = w.u32("ssm.conv_kernel");
@@ -93,6 +93,7 @@ class mamba2_model final : public model {
     matrix head;                   // (V, C): output.weight or the tied embedding
     std::vector<mamba2_layer> layers;
     std::deque<std::vector<float>> owned_;
+    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
 
 mamba2_layer mamba2_model::load_layer(weight_loader& w, int64_t i) {

@@ -24,11 +24,15 @@
 namespace pyrnn {
 
 // A weight matrix: `rows` rows of `cols` elements of ggml type `type`, row-major (ne0 = cols).
+// Where this CPU's kernels have a packed form of the type (kernels/packed.h), the loader also keeps
+// rows [0, packed_rows) repacked at `packed`, and matmul reads those instead of `data`.
 struct matrix {
     const void* data = nullptr;
     uint32_t type = 0;
     int64_t rows = 0;
     int64_t cols = 0;
+    const uint8_t* packed = nullptr;
+    int64_t packed_rows = 0; // a multiple of PACK_ROWS; 0: none
 };
 
 class model {

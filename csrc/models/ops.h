@@ -9,26 +9,44 @@
 #include <vector>
 
 #include "../kernels/kernels.h"
+#include "../kernels/packed.h"
 #include "../threads.h"
 #include "model.h"
 
 namespace pyrnn {
 
+// Rows [r0, r1) of y = W · x for T tokens, into y (row r0 of token 0; token stride ldy): the rows
+// the loader packed (kernels/packed.h) with the packed kernel, the others from the file's bytes.
+// r0 must be a multiple of PACK_ROWS where it falls among the packed rows.
+inline void gemm_rows(const matrix& w, int64_t r0, int64_t r1, const float* x, float* y, int64_t T, int64_t ldy) {
+    const kernel_table& k = kernels();
+    const int64_t p1 = std::min(r1, w.packed_rows);
+    if (r0 < p1) {
+        const uint8_t* groups = w.packed + uint64_t(r0 / PACK_ROWS) * packed_group_bytes(w.type, w.cols);
+        k.packed[w.type](groups, x, y, p1 - r0, w.cols, T, ldy);
+    }
+    const int64_t u0 = std::max(r0, w.packed_rows);
+    if (u0 < r1) {
+        const auto* rows = static_cast<const uint8_t*>(w.data) + uint64_t(u0) * row_bytes(w.type, uint64_t(w.cols));
+        k.gemm[w.type](rows, x, y + (u0 - r0), r1 - u0, w.cols, T, ldy);
+    }
+}
+
 // y[t] = W · x[t] for each of T tokens: x [T][w.cols] → y [T][w.rows]. Decode (few tokens): the
-// weight rows are split over the current pool's threads, each row read once for all T tokens.
-// Prefill (T ≥ 32): the tokens are split instead, in slices that are multiples of 8 (the kernels'
-// token tile, so each token meets the same code path as in one call and the bits do not depend on
-// the thread count); each thread quantizes only its own tokens' activations (a row split would
-// make every task quantize all T of them) and the weights, read once per thread, stay in cache.
+// weight rows are split over the current pool's threads, each row read once for all T tokens, in
+// slices of whole packed groups. Prefill (T ≥ 32): the tokens are split instead, in slices that are
+// multiples of 8 (the kernels' token tile, so each token meets the same code path as in one call and
+// the bits do not depend on the thread count); each thread quantizes only its own tokens'
+// activations (a row split would make every task quantize all T of them) and the weights, read once
+// per thread, stay in cache.
 inline void matmul(const matrix& w, const float* x, float* y, int64_t T) {
-    const gemm_fn f = kernels().gemm[w.type];
     thread_pool* pool = current_pool();
     if (pool != nullptr && T >= 32) {
         const int64_t per = ((T + pool->size() - 1) / pool->size() + 7) / 8 * 8;
         const int n_slices = int((T + per - 1) / per);
         pool->run(n_slices, [&](int i) {
             const int64_t t0 = i * per, t1 = std::min(T, t0 + per);
-            f(w.data, x + t0 * w.cols, y + t0 * w.rows, w.rows, w.cols, t1 - t0, w.rows);
+            gemm_rows(w, 0, w.rows, x + t0 * w.cols, y + t0 * w.rows, t1 - t0, w.rows);
         });
         return;
     }
@@ -38,14 +56,13 @@ inline void matmul(const matrix& w, const float* x, float* y, int64_t T) {
     const int64_t min_rows = 32; // below this a task costs more to hand out than to run
     const int n_tasks = pool ? int(std::min<int64_t>(pool->size(), (w.rows + min_rows - 1) / min_rows)) : 1;
     if (n_tasks <= 1) {
-        f(w.data, x, y, w.rows, w.cols, T, w.rows);
+        gemm_rows(w, 0, w.rows, x, y, T, w.rows);
         return;
     }
-    const uint64_t rb = row_bytes(w.type, uint64_t(w.cols));
-    const int64_t per = (w.rows + n_tasks - 1) / n_tasks;
+    const int64_t per = ((w.rows + n_tasks - 1) / n_tasks + PACK_ROWS - 1) / PACK_ROWS * PACK_ROWS;
     pool->run(n_tasks, [&](int i) {
         const int64_t r0 = i * per, r1 = std::min(w.rows, r0 + per);
-        if (r0 < r1) f(static_cast<const uint8_t*>(w.data) + uint64_t(r0) * rb, x, y + r0, r1 - r0, w.cols, T, w.rows);
+        if (r0 < r1) gemm_rows(w, r0, r1, x, y + r0, T, w.rows);
     });
 }
 

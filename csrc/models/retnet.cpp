@@ -44,7 +44,7 @@ struct retnet_layer {
 class retnet_model final : public model {
   public:
     explicit retnet_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "retnet", owned_);
+        weight_loader w(*file_, "retnet", owned_, &packs_);
         D = w.u32("embedding_length");
         L = w.u32("block_count");
         H = w.u32("attention.head_count");
@@ -126,6 +126,7 @@ class retnet_model final : public model {
     std::vector<float> gamma;          // (H) γ_h
     std::vector<retnet_layer> layers;
     std::deque<std::vector<float>> owned_;
+    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
 
 retnet_layer retnet_model::load_layer(weight_loader& w, int64_t i) {

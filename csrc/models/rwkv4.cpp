@@ -41,7 +41,7 @@ struct rwkv4_layer {
 class rwkv4_model final : public model {
   public:
     explicit rwkv4_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "rwkv4", owned_);
+        weight_loader w(*file_, "rwkv4", owned_, &packs_);
         C = w.u32("embedding_length");
         L = w.u32("block_count");
         F = w.u32("feed_forward_length");
@@ -93,6 +93,7 @@ class rwkv4_model final : public model {
     matrix head;                                          // (V, C)
     std::vector<rwkv4_layer> layers;
     std::deque<std::vector<float>> owned_;
+    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
 
 rwkv4_layer rwkv4_model::load_layer(weight_loader& w, int64_t i) {

@@ -35,7 +35,7 @@ struct rwkv5_layer {
 class rwkv5_model final : public model {
   public:
     explicit rwkv5_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "rwkv5", owned_);
+        weight_loader w(*file_, "rwkv5", owned_, &packs_);
         version = w.u32("version");
         if (version != 50 && version != 51 && version != 52) {
             throw format_error("rwkv5.version: expected 50, 51 or 52 (RWKV-5.0/5.1/5.2), found " +
@@ -92,6 +92,7 @@ class rwkv5_model final : public model {
     matrix head;                                          // (V, C)
     std::vector<rwkv5_layer> layers;
     std::deque<std::vector<float>> owned_;
+    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
 
 rwkv5_layer rwkv5_model::load_layer(weight_loader& w, int64_t i) {

@@ -34,7 +34,7 @@ struct rwkv6_layer {
 class rwkv6_model final : public model {
   public:
     explicit rwkv6_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "rwkv6", owned_);
+        weight_loader w(*file_, "rwkv6", owned_, &packs_);
         C = w.u32("embedding_length");
         L = w.u32("block_count");
         N = w.u32("wkv.head_size");
@@ -83,6 +83,7 @@ class rwkv6_model final : public model {
     matrix head;                                          // (V, C)
     std::vector<rwkv6_layer> layers;
     std::deque<std::vector<float>> owned_;
+    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
 
 rwkv6_layer rwkv6_model::load_layer(weight_loader& w, int64_t i) {

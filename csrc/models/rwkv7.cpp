@@ -20,7 +20,7 @@ namespace {
 // reads C, N, layers, ... as members.
 class rwkv7_model final : public model, private rwkv7_weights {
   public:
-    explicit rwkv7_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), rwkv7_weights(*file_) {}
+    explicit rwkv7_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), rwkv7_weights(*file_, weights_for::cpu) {}
 
     std::string arch() const override { return "rwkv7"; }
     int64_t n_vocab() const override { return V; }
@@ -181,8 +181,9 @@ void rwkv7_model::forward(const int32_t* tokens, size_t n, float* state, float* 
 } // namespace
 
 // The tensors of the file, by name and shape (ggml order), checked by weight_loader.
-rwkv7_weights::rwkv7_weights(const gguf_file& f, const std::function<void(const rwkv7_weights&)>& check_hparams) {
-    weight_loader w(f, "rwkv7", owned);
+rwkv7_weights::rwkv7_weights(const gguf_file& f, weights_for use,
+                             const std::function<void(const rwkv7_weights&)>& check_hparams) {
+    weight_loader w(f, "rwkv7", owned, use == weights_for::cpu ? &packs : nullptr);
     C = w.u32("embedding_length");
     L = w.u32("block_count");
     N = w.u32("wkv.head_size");

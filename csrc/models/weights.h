@@ -16,9 +16,14 @@
 #include <vector>
 
 #include "gguf.h"
+#include "loader.h"
 #include "model.h"
 
 namespace pyrnn {
+
+// Who computes with the weights: the CPU (matrices also repacked for its kernels, loader.h) or a
+// device that uploads them (views of the file only).
+enum class weights_for { cpu, device };
 
 // The name of the tensor whose bytes a view `m` shows (for messages), or "" when none.
 inline const char* tensor_name(const gguf_file& f, const matrix& m) {
@@ -48,7 +53,8 @@ struct rwkv7_layer {
 struct rwkv7_weights {
     // check_hparams, when given, runs once the hyperparameters are read, before they are checked
     // here and before any tensor is read: a backend's own limits, with its own message.
-    explicit rwkv7_weights(const gguf_file& f, const std::function<void(const rwkv7_weights&)>& check_hparams = {});
+    rwkv7_weights(const gguf_file& f, weights_for use,
+                  const std::function<void(const rwkv7_weights&)>& check_hparams = {});
     rwkv7_weights(const rwkv7_weights&) = delete;
     rwkv7_weights& operator=(const rwkv7_weights&) = delete;
 
@@ -60,6 +66,7 @@ struct rwkv7_weights {
     matrix head;                                          // (V, C)
     std::vector<rwkv7_layer> layers;
     std::deque<std::vector<float>> owned; // widened f16/bf16 copies (a deque keeps them in place)
+    std::deque<packed_matrix> packs;      // matrices repacked for this CPU's kernels (cpu use only)
 };
 
 // ---- Mamba-1, llama.cpp's GGUF layout (architecture "mamba") -----------------------------------
@@ -79,7 +86,7 @@ struct mamba_layer {
 };
 
 struct mamba_weights {
-    explicit mamba_weights(const gguf_file& f);
+    mamba_weights(const gguf_file& f, weights_for use);
     mamba_weights(const mamba_weights&) = delete;
     mamba_weights& operator=(const mamba_weights&) = delete;
 
@@ -90,6 +97,7 @@ struct mamba_weights {
     matrix head;                   // (V, C): output.weight or the tied embedding
     std::vector<mamba_layer> layers;
     std::deque<std::vector<float>> owned; // widened f16/bf16 copies (a deque keeps them in place)
+    std::deque<packed_matrix> packs;      // matrices repacked for this CPU's kernels (cpu use only)
 };
 
 } // namespace pyrnn

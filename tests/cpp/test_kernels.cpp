@@ -25,6 +25,7 @@
 
 #include "check.h"
 #include "kernels/kernels.h"
+#include "kernels/packed.h"
 #include "quant.h"
 
 using namespace pyrnn;
@@ -209,35 +210,49 @@ void check_gemm(const std::vector<std::string>& isas, uint32_t t, int64_t rows, 
     }
     const double k = double(quant ? nb : cols) + 8;
 
-    const int64_t ldy = rows + 3; // the 3 cells past each token's row belong to someone else
-    const float sentinel = 12345.0f;
-    for (const std::string& isa : isas) {
-        const kernel_table* table = kernels_for(isa);
+    // Runs f on the first `nr` rows (its weights at wp) and checks them against the exact model.
+    auto verify = [&](const std::string& name, gemm_fn f, const void* wp, int64_t nr) {
+        const int64_t ldy = nr + 3; // the 3 cells past each token's row belong to someone else
+        const float sentinel = 12345.0f;
         std::vector<float> y(size_t(n * ldy), sentinel);
-        table->gemm[t](w.data(), x.data(), y.data(), rows, cols, n, ldy);
+        f(wp, x.data(), y.data(), nr, cols, n, ldy);
         double worst = 0; // largest |error| / tolerance
         bool untouched = true;
         for (int64_t tok = 0; tok < n; tok++) {
-            for (int64_t r = 0; r < rows; r++) {
+            for (int64_t r = 0; r < nr; r++) {
                 const exact& e = want[size_t(tok * rows + r)];
                 const double tol = 2 * k * kUnit * e.magnitude + 1e-30;
                 const double got = y[size_t(tok * ldy + r)];
                 const double ratio = std::isfinite(got) ? std::fabs(got - e.value) / tol : 1e300;
                 if (ratio > worst) worst = ratio;
             }
-            for (int64_t r = rows; r < ldy; r++) untouched = untouched && y[size_t(tok * ldy + r)] == sentinel;
+            for (int64_t r = nr; r < ldy; r++) untouched = untouched && y[size_t(tok * ldy + r)] == sentinel;
         }
-        check(worst <= 1.0, case_name(isa, t, rows, cols, n) + ": error " + std::to_string(worst) + " of tolerance");
-        check(untouched, case_name(isa, t, rows, cols, n) + ": wrote outside its rows (ldy > rows)");
+        check(worst <= 1.0, name + ": error " + std::to_string(worst) + " of tolerance");
+        check(untouched, name + ": wrote outside its rows (ldy > rows)");
         // A token's result must not depend on the tokens beside it: the same bits as a call for it
         // alone (decode reads rows one at a time, tiles several; both sum a cell in one order).
         bool same = true;
         for (int64_t tok = 0; tok < n && n > 1; tok++) {
-            std::vector<float> one(static_cast<size_t>(rows));
-            table->gemm[t](w.data(), x.data() + tok * cols, one.data(), rows, cols, 1, rows);
-            same = same && std::memcmp(one.data(), y.data() + tok * ldy, size_t(rows) * sizeof(float)) == 0;
+            std::vector<float> one(static_cast<size_t>(nr));
+            f(wp, x.data() + tok * cols, one.data(), nr, cols, 1, nr);
+            same = same && std::memcmp(one.data(), y.data() + tok * ldy, size_t(nr) * sizeof(float)) == 0;
         }
-        check(same, case_name(isa, t, rows, cols, n) + ": a token's row differs from a call with that token alone");
+        check(same, name + ": a token's row differs from a call with that token alone");
+    };
+    for (const std::string& isa : isas) {
+        const kernel_table* table = kernels_for(isa);
+        verify(case_name(isa, t, rows, cols, n), table->gemm[t], w.data(), rows);
+        // The packed kernel on the first rows / 16 · 16 rows, repacked (packed.h); unpacking gives
+        // the file's bytes back.
+        if (table->packed[t] != nullptr && rows >= PACK_ROWS) {
+            const packed_matrix p = pack_rows(t, w.data(), rows, cols);
+            std::vector<uint8_t> back(size_t(rb * uint64_t(p.rows)));
+            unpack_rows(t, p, cols, back.data());
+            check(p.rows == rows / PACK_ROWS * PACK_ROWS && std::memcmp(back.data(), w.data(), back.size()) == 0,
+                  case_name(isa, t, rows, cols, n) + ": unpack(pack(w)) differs from w");
+            verify(case_name(isa, t, p.rows, cols, n) + " packed", table->packed[t], p.data(), p.rows);
+        }
     }
 }
 

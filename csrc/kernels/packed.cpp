@@ -1,0 +1,91 @@
+// packed.cpp — the 16-row layout of packed.h: plain byte moves, no intrinsics (any ISA's kernel
+// may read it; only avx512.cpp does today).
+#include "packed.h"
+
+#include <cstddef>
+#include <cstring>
+
+#include "../quant.h"
+
+namespace pyrnn {
+
+namespace {
+
+// 4-byte chunks per block: Q4_0 stores 16 bytes of nibbles, Q8_0 32 bytes of q.
+int64_t chunks(uint32_t type) { return type == GGML_TYPE_Q4_0 ? 4 : 8; }
+
+// Where a block's 2-byte scale and its quant bytes are, and what packing does to the bytes.
+struct block_view {
+    uint64_t size; // bytes per block in the file
+    uint64_t qs;   // offset of the quant bytes in a block
+    uint8_t flip;  // XORed into each quant byte (Q8_0: signed → q + 128)
+};
+
+block_view view(uint32_t type) {
+    if (type == GGML_TYPE_Q4_0) return {sizeof(block_q4_0), offsetof(block_q4_0, qs), 0x00};
+    return {sizeof(block_q8_0), offsetof(block_q8_0, qs), 0x80};
+}
+
+} // namespace
+
+uint64_t packed_scale_bytes(int64_t nb) { return (uint64_t(nb) * PACK_ROWS * 2 + 63) / 64 * 64; }
+
+bool packable(uint32_t type) { return type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q8_0; }
+
+uint64_t packed_group_bytes(uint32_t type, int64_t cols) {
+    const int64_t nb = cols / QK;
+    return packed_scale_bytes(nb) + uint64_t(nb * chunks(type)) * 64;
+}
+
+packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols) {
+    packed_matrix p;
+    p.rows = rows / PACK_ROWS * PACK_ROWS;
+    if (!packable(type) || p.rows == 0) {
+        p.rows = 0;
+        return p;
+    }
+    const int64_t nb = cols / QK, nc = chunks(type);
+    const uint64_t gb = packed_group_bytes(type, cols), rb = uint64_t(nb) * view(type).size;
+    const block_view bv = view(type);
+    p.bytes.reset(static_cast<uint8_t*>(::operator new(gb * uint64_t(p.rows / PACK_ROWS), std::align_val_t(64))));
+    const auto* src = static_cast<const uint8_t*>(w);
+    for (int64_t g = 0; g < p.rows / PACK_ROWS; g++) {
+        uint8_t* out = p.bytes.get() + uint64_t(g) * gb;
+        std::memset(out, 0, packed_scale_bytes(nb)); // the padding after the scales
+        uint8_t* qs = out + packed_scale_bytes(nb);
+        for (int64_t r = 0; r < PACK_ROWS; r++) {
+            const uint8_t* row = src + uint64_t(g * PACK_ROWS + r) * rb;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t* blk = row + uint64_t(b) * bv.size;
+                std::memcpy(out + (b * PACK_ROWS + r) * 2, blk, 2); // d: the block's first field
+                for (int64_t i = 0; i < nc; i++) {
+                    uint8_t* dst = qs + ((b * nc + i) * PACK_ROWS + r) * 4;
+                    for (int j = 0; j < 4; j++) dst[j] = uint8_t(blk[bv.qs + 4 * i + j] ^ bv.flip);
+                }
+            }
+        }
+    }
+    return p;
+}
+
+void unpack_rows(uint32_t type, const packed_matrix& p, int64_t cols, void* out) {
+    const int64_t nb = cols / QK, nc = chunks(type);
+    const uint64_t gb = packed_group_bytes(type, cols);
+    const block_view bv = view(type);
+    auto* dst = static_cast<uint8_t*>(out);
+    for (int64_t row = 0; row < p.rows; row++) {
+        const int64_t g = row / PACK_ROWS, r = row % PACK_ROWS;
+        const uint8_t* in = p.data() + uint64_t(g) * gb;
+        const uint8_t* qs = in + packed_scale_bytes(nb);
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t* blk = dst + (uint64_t(row) * uint64_t(nb) + uint64_t(b)) * bv.size;
+            std::memcpy(blk, in + (b * PACK_ROWS + r) * 2, 2);
+            for (int64_t i = 0; i < nc; i++) {
+                const uint8_t* s = qs + ((b * nc + i) * PACK_ROWS + r) * 4;
+                for (int j = 0; j < 4; j++) blk[bv.qs + 4 * i + j] = uint8_t(s[j] ^ bv.flip);
+            }
+        }
+    }
+}
+
+} // namespace pyrnn

@@ -1,0 +1,58 @@
+// packed.h — weight matrices repacked at load time, 16 rows side by side, for the kernels that
+// compute 16 rows at once (one row per 32-bit lane of a 512-bit register).
+//
+//   packed_matrix p = pack_rows(GGML_TYPE_Q4_0, w, rows, cols);   // rows ≥ 16; the first rows/16·16
+//   kernels().packed[GGML_TYPE_Q4_0](p.data(), x, y, p.rows, cols, n, ldy); // as gemm, on those rows
+//
+// Why: the file's layout puts one row's block after another, so a kernel that reads a row at a time
+// must unpack nibbles with lane shuffles and reduce each row's vector to a scalar — for Q4_0 that
+// work, not memory, limits decode. Here byte group i (4 bytes) of 16 rows' block b sits in one
+// 64-byte chunk: one load feeds vpdpbusd for 16 rows at once, whose 16 int32 lanes are the 16 rows'
+// partial sums: no shuffle, no horizontal sum, and one input stream per 16 rows.
+//
+// Layout of one group of 16 rows with nb = cols / 32 blocks per row (groups follow each other):
+//   d:   nb × 16 fp16    the scales, block-major: d[b][r] (padded to a multiple of 64 bytes)
+//   qs:  nb × chunks × 64 bytes, chunk i of block b = rows 0..15's bytes 4i..4i+3 of that block
+//     Q4_0: 4 chunks of the stored nibble bytes (low nibbles: elements 4i..4i+3, high: 16+4i..)
+//     Q8_0: 8 chunks of q + 128 as unsigned bytes (elements 4i..4i+3), so vpdpbusd multiplies
+//           them by x's signed bytes; the kernel starts from −128·Σq_x to take the 128 back out.
+// The bytes keep every bit of the file's (unpack_rows gives them back), so results are the spec's
+// (ref.cpp) within float rounding, as for any other kernel.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <new>
+
+namespace pyrnn {
+
+constexpr int64_t PACK_ROWS = 16; // rows per packed group
+
+// Owned, 64-byte aligned bytes of a packed matrix.
+struct packed_matrix {
+    struct release {
+        void operator()(uint8_t* p) const { ::operator delete(p, std::align_val_t(64)); }
+    };
+    std::unique_ptr<uint8_t, release> bytes;
+    int64_t rows = 0; // rows packed: a multiple of PACK_ROWS (the rest stay in the file's layout)
+    const uint8_t* data() const { return bytes.get(); }
+};
+
+// Bytes of a group's scales (nb blocks × 16 fp16), padded so that its quant bytes start 64-aligned.
+// (Not inline: avx512.cpp calls it, and an inline copy compiled there could serve other callers.)
+uint64_t packed_scale_bytes(int64_t nb);
+
+// True for the types this layout has (Q4_0, Q8_0).
+bool packable(uint32_t type);
+
+// Bytes of one packed group of 16 rows of `cols` columns (cols a multiple of 32).
+uint64_t packed_group_bytes(uint32_t type, int64_t cols);
+
+// The first rows / 16 · 16 rows of w (type, rows × cols, the file's layout), repacked. Throws
+// std::bad_alloc when memory runs out; rows < 16 gives an empty result (rows = 0).
+packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols);
+
+// The inverse, for tests: p's p.rows rows back in the file's layout (row_bytes(type, cols) each).
+void unpack_rows(uint32_t type, const packed_matrix& p, int64_t cols, void* out);
+
+} // namespace pyrnn
