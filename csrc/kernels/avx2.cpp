@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "packed.h"
 #include "x86_common.h"
 
 namespace pyrnn {
@@ -201,6 +202,111 @@ void gemm_quant_avx2(const void* w, const float* x, float* y, int64_t rows, int6
     std::free(xq);
 }
 
+// ---- weights in packed.h's 16-row layout: rows 8h..8h+7 of a group in the int32 lanes of half h --
+//
+// A 64-byte chunk is two 256-bit halves of 8 rows × 4 bytes. maddubs multiplies the unsigned weight
+// bytes by x's word k broadcast (signed; elements 4k..4k+3) and adds neighbours to int16, madd adds
+// those pairs to int32: each lane gets its row's 4 products, no shuffle and no horizontal sum. The
+// halves of a group are done one after another over all blocks (the group stays in L1), so 8 weight
+// vectors, the accumulators and x fit the 16 registers.
+//   Q4_0: nibbles (0..15); a pair is at most 2·15·128, so the 8 words' int16 sums (≤ 30720) add
+//         before one madd; the block sum starts at −8·Σq_x.
+//   Q8_0: the stored q + 128 would overflow an int16 pair; one XOR gives q back, and |q| × sign(x, q)
+//         (llama.cpp's sign trick) pairs to at most 2·127·127, widened word by word.
+
+constexpr int PTILE = 4; // tokens per pass over a packed half-group
+
+inline __m256i word(const int8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+struct pk_q4_0 {
+    static constexpr int chunks = 4, off = 8;
+    static void weights(const uint8_t* qs, int h, __m256i (&w)[8]) { // w[k] pairs with x's word k
+        const __m256i m = _mm256_set1_epi8(0x0f);
+        for (int i = 0; i < 4; i++) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 64 * i + 32 * h));
+            w[i] = _mm256_and_si256(v, m);
+            w[4 + i] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+        }
+    }
+    static __m256i dot(const __m256i (&w)[8], const int8_t* xq, __m256i start) {
+        __m256i s = _mm256_maddubs_epi16(w[0], word(xq));
+        for (int k = 1; k < 8; k++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w[k], word(xq + 4 * k)));
+        return _mm256_add_epi32(start, _mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+    }
+};
+struct pk_q8_0 {
+    static constexpr int chunks = 8, off = 0;
+    static void weights(const uint8_t* qs, int h, __m256i (&w)[8]) {
+        for (int i = 0; i < 8; i++) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 64 * i + 32 * h));
+            w[i] = _mm256_xor_si256(v, _mm256_set1_epi8(char(0x80)));
+        }
+    }
+    static __m256i dot(const __m256i (&w)[8], const int8_t* xq, __m256i start) {
+        for (int k = 0; k < 8; k++) {
+            const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w[k]), _mm256_sign_epi8(word(xq + 4 * k), w[k]));
+            start = _mm256_add_epi32(start, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+        }
+        return start;
+    }
+};
+
+// Rows 8h..8h+7 of one group (nb blocks; quant bytes from byte sb) × NT tokens of quantized x
+// (token j's blocks at xq + j·nb, scales at xd, block sums' starts at xs); y: row 0 of the first token.
+template <typename P, int NT>
+void half_packed(const uint8_t* g, uint64_t sb, int h, const block_q8_0* xq, const float* xd, const int32_t* xs,
+                 int64_t nb, float* y, int64_t ldy) {
+    const auto* d = reinterpret_cast<const uint16_t*>(g);
+    __m256 acc[NT];
+    for (int j = 0; j < NT; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i w[8];
+        P::weights(g + sb + uint64_t(b) * P::chunks * 64, h, w);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + b * 16 + 8 * h)));
+        for (int j = 0; j < NT; j++) {
+            const int64_t k = j * nb + b;
+            const __m256i p = P::dot(w, xq[k].qs, _mm256_set1_epi32(xs[k]));
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xd[k])), acc[j]);
+        }
+    }
+    for (int j = 0; j < NT; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
+}
+
+template <typename P>
+void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
+    const int64_t nb = cols / QK, count = n * nb > 0 ? n * nb : 1;
+    // One allocation: the scales and starts first (4-byte aligned), then the 34-byte blocks.
+    auto* xd = static_cast<float*>(std::malloc((sizeof(float) + sizeof(int32_t) + sizeof(block_q8_0)) * size_t(count)));
+    if (xd == nullptr) std::abort();
+    auto* xs = reinterpret_cast<int32_t*>(xd + count);
+    auto* xq = reinterpret_cast<block_q8_0*>(xs + count);
+    for (int64_t t = 0; t < n; t++) quantize_row_q8_0(x + t * cols, xq + t * nb, cols);
+    for (int64_t k = 0; k < n * nb; k++) {
+        int32_t sum = 0;
+        for (int i = 0; i < QK; i++) sum += xq[k].qs[i];
+        xd[k] = half(xq[k].d);
+        xs[k] = -P::off * sum;
+    }
+    const auto* W = static_cast<const uint8_t*>(w);
+    const uint64_t gb = packed_group_bytes(P::chunks == 4 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, cols);
+    const uint64_t sb = packed_scale_bytes(nb);
+    for (int64_t r = 0; r < rows; r += PACK_ROWS) {
+        const uint8_t* g = W + uint64_t(r / PACK_ROWS) * gb;
+        for (int h = 0; h < 2; h++) {
+            int64_t t = 0;
+            for (; t + PTILE <= n; t += PTILE) {
+                half_packed<P, PTILE>(g, sb, h, xq + t * nb, xd + t * nb, xs + t * nb, nb, y + t * ldy + r, ldy);
+            }
+            for (; t < n; t++) half_packed<P, 1>(g, sb, h, xq + t * nb, xd + t * nb, xs + t * nb, nb, y + t * ldy + r, ldy);
+        }
+    }
+    std::free(xd);
+}
+
 // ---- benchmark probes -----------------------------------------------------------------------
 
 float sum_f32_avx2(const float* a, int64_t n) {
@@ -245,6 +351,8 @@ void override_avx2(kernel_table& t) {
     t.gemm[GGML_TYPE_Q4_1] = gemm_quant_avx2<dec_q4_1, quantize_row_q8_1>;
     t.gemm[GGML_TYPE_Q5_0] = gemm_quant_avx2<dec_q5_0, quantize_row_q8_0>;
     t.gemm[GGML_TYPE_Q5_1] = gemm_quant_avx2<dec_q5_1, quantize_row_q8_1>;
+    t.packed[GGML_TYPE_Q8_0] = gemm_packed_avx2<pk_q8_0>;
+    t.packed[GGML_TYPE_Q4_0] = gemm_packed_avx2<pk_q4_0>;
 }
 
 } // namespace pyrnn

@@ -94,6 +94,14 @@ struct dot_mull {
         acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
         return vpadalq_s16(acc, vmull_high_s8(a, b));
     }
+    // Lane i += Σ_j a[4i+j]·b[4k+j], as SDOT by element: products pairwise to int32, then pairs of pairs.
+    template <int k>
+    static int32x4_t dot4_lane(int32x4_t acc, int8x16_t a, int8x16_t b) {
+        const int8x16_t bk = vreinterpretq_s8_s32(vdupq_laneq_s32(vreinterpretq_s32_s8(b), k));
+        const int32x4_t lo = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(bk)));
+        const int32x4_t hi = vpaddlq_s16(vmull_high_s8(a, bk));
+        return vaddq_s32(acc, vpaddq_s32(lo, hi));
+    }
 };
 
 } // namespace

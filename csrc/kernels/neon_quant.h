@@ -1,5 +1,6 @@
 // neon_quant.h — quantized GEMM on AArch64, shared by neon.cpp and neon_dotprod.cpp, which differ
-// only in the 16-lane int8 dot they plug in (Dot::dot). Included by those two files only: all of it
+// only in the int8 dots they plug in (Dot::dot: a 16-byte dot, any lane order; Dot::dot4_lane:
+// SDOT-by-element semantics, per lane). Included by those two files only: all of it
 // has internal linkage, so code built for dotprod can never be picked by the linker for a caller
 // in the baseline file, and no standard library template is instantiated (hence malloc).
 //
@@ -17,6 +18,7 @@
 #include <cstring>
 
 #include "kernels.h"
+#include "packed.h"
 
 namespace pyrnn {
 namespace {
@@ -118,13 +120,104 @@ void gemm_quant_neon(const void* w, const float* x, float* y, int64_t rows, int6
     std::free(xq);
 }
 
-// Fills the five quantized entries with one int8 dot.
+// ---- weights in packed.h's 16-row layout: rows 4v..4v+3 of a group in vector v of each chunk -----
+//
+// A 64-byte chunk holds 4 bytes of each of 16 rows; 16 of those bytes (4 rows) fill one vector, and
+// Dot::dot4_lane<k> adds, in each int32 lane (one row), that row's 4 products with x's word k
+// broadcast (elements 4k..4k+3): SDOT by element, emulated without dotprod. The 4-row quads of a
+// group are done one after another over all blocks (the group, a few KiB, stays in L1), so one quad's
+// 8 weight vectors, x and the accumulators fit the 32 registers. Q4_0's nibbles (0..15) are signed
+// bytes as they are and the block sum starts at −8·Σq_x; Q8_0's bytes, stored as q + 128 for
+// vpdpbusd, get q back by one XOR.
+
+constexpr int PTILE = 4; // tokens per pass over a packed group
+
+struct pk_q4_0 {
+    static constexpr int chunks = 4, off = 8;
+    static void weights(const uint8_t* qs, int quad, int8x16_t (&w)[8]) { // w[k] pairs with x's word k
+        for (int i = 0; i < 4; i++) {
+            const uint8x16_t v = vld1q_u8(qs + 64 * i + 16 * quad);
+            w[i] = vreinterpretq_s8_u8(vandq_u8(v, vdupq_n_u8(0x0f))); // elements 4i..4i+3
+            w[4 + i] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));          // elements 16+4i..16+4i+3
+        }
+    }
+};
+struct pk_q8_0 {
+    static constexpr int chunks = 8, off = 0;
+    static void weights(const uint8_t* qs, int quad, int8x16_t (&w)[8]) {
+        for (int i = 0; i < 8; i++) w[i] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qs + 64 * i + 16 * quad), vdupq_n_u8(0x80)));
+    }
+};
+
+// One group of 16 rows (nb blocks; quant bytes from byte sb) × NT tokens of quantized x (token j's
+// blocks at xq + j·nb, their scales at xd, block sums' starts at xs); y: row 0 of the first token.
+template <typename P, typename Dot, int NT>
+void group_packed(const uint8_t* g, uint64_t sb, const block_q8_0* xq, const float* xd, const int32_t* xs, int64_t nb,
+                  float* y, int64_t ldy) {
+    const auto* d = reinterpret_cast<const uint16_t*>(g);
+    for (int quad = 0; quad < 4; quad++) {
+        float32x4_t acc[NT];
+        for (int j = 0; j < NT; j++) acc[j] = vdupq_n_f32(0.0f);
+        for (int64_t b = 0; b < nb; b++) {
+            int8x16_t w[8];
+            P::weights(g + sb + uint64_t(b) * P::chunks * 64, quad, w);
+            const float32x4_t dw = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(d + b * 16 + quad * 4)));
+            for (int j = 0; j < NT; j++) {
+                const int64_t k = j * nb + b;
+                const int8x16_t x0 = vld1q_s8(xq[k].qs), x1 = vld1q_s8(xq[k].qs + 16);
+                int32x4_t p = Dot::template dot4_lane<0>(vdupq_n_s32(xs[k]), w[0], x0);
+                p = Dot::template dot4_lane<1>(p, w[1], x0);
+                p = Dot::template dot4_lane<2>(p, w[2], x0);
+                p = Dot::template dot4_lane<3>(p, w[3], x0);
+                p = Dot::template dot4_lane<0>(p, w[4], x1);
+                p = Dot::template dot4_lane<1>(p, w[5], x1);
+                p = Dot::template dot4_lane<2>(p, w[6], x1);
+                p = Dot::template dot4_lane<3>(p, w[7], x1);
+                acc[j] = vfmaq_f32(acc[j], vcvtq_f32_s32(p), vmulq_n_f32(dw, xd[k]));
+            }
+        }
+        for (int j = 0; j < NT; j++) vst1q_f32(y + j * ldy + 4 * quad, acc[j]);
+    }
+}
+
+template <typename P, typename Dot>
+void gemm_packed_neon(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
+    const int64_t nb = cols / QK, count = n * nb > 0 ? n * nb : 1;
+    // One allocation: the scales and starts first (4-byte aligned), then the 34-byte blocks.
+    auto* xd = static_cast<float*>(std::malloc((sizeof(float) + sizeof(int32_t) + sizeof(block_q8_0)) * size_t(count)));
+    if (xd == nullptr) std::abort();
+    auto* xs = reinterpret_cast<int32_t*>(xd + count);
+    auto* xq = reinterpret_cast<block_q8_0*>(xs + count);
+    for (int64_t t = 0; t < n; t++) quantize_row_q8_0(x + t * cols, xq + t * nb, cols); // as ref.cpp does
+    for (int64_t k = 0; k < n * nb; k++) {
+        int32_t sum = 0;
+        for (int i = 0; i < QK; i++) sum += xq[k].qs[i];
+        xd[k] = half_to_float(xq[k].d);
+        xs[k] = -P::off * sum;
+    }
+    const auto* W = static_cast<const uint8_t*>(w);
+    const uint64_t gb = packed_group_bytes(P::chunks == 4 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, cols);
+    const uint64_t sb = packed_scale_bytes(nb);
+    for (int64_t r = 0; r < rows; r += PACK_ROWS) {
+        const uint8_t* g = W + uint64_t(r / PACK_ROWS) * gb;
+        int64_t t = 0;
+        for (; t + PTILE <= n; t += PTILE) {
+            group_packed<P, Dot, PTILE>(g, sb, xq + t * nb, xd + t * nb, xs + t * nb, nb, y + t * ldy + r, ldy);
+        }
+        for (; t < n; t++) group_packed<P, Dot, 1>(g, sb, xq + t * nb, xd + t * nb, xs + t * nb, nb, y + t * ldy + r, ldy);
+    }
+    std::free(xd);
+}
+
+// Fills the five quantized entries and the two packed ones with one int8 dot.
 template <typename Dot> void set_quant_gemms(kernel_table& t) {
     t.gemm[GGML_TYPE_Q8_0] = gemm_quant_neon<dec_q8_0, Dot, quantize_row_q8_0>;
     t.gemm[GGML_TYPE_Q4_0] = gemm_quant_neon<dec_q4_0, Dot, quantize_row_q8_0>;
     t.gemm[GGML_TYPE_Q4_1] = gemm_quant_neon<dec_q4_1, Dot, quantize_row_q8_1>;
     t.gemm[GGML_TYPE_Q5_0] = gemm_quant_neon<dec_q5_0, Dot, quantize_row_q8_0>;
     t.gemm[GGML_TYPE_Q5_1] = gemm_quant_neon<dec_q5_1, Dot, quantize_row_q8_1>;
+    t.packed[GGML_TYPE_Q8_0] = gemm_packed_neon<pk_q8_0, Dot>;
+    t.packed[GGML_TYPE_Q4_0] = gemm_packed_neon<pk_q4_0, Dot>;
 }
 
 } // namespace
