@@ -176,7 +176,7 @@ PYRNN_HD float mamba_scan_step(float* h, const float* A, const float* B, const f
     return y;
 }
 
-// The causal depthwise conv + SiLU of one channel over T tokens (ssm_ops.h causal_conv_silu):
+// The causal depthwise conv + SiLU of one channel over T tokens (ssm_ops.h causal_conv, then silu_ref):
 // x[t·x_stride] is this channel's input at token t, w (K) its taps (w[K−1] the newest), state (K−1)
 // its last K−1 inputs, oldest first, updated in place; out[t·out_stride] receives silu(conv).
 PYRNN_HD void conv_silu_channel(const float* x, int64_t x_stride, const float* w, float b, float* state, float* out,

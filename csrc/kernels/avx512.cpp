@@ -532,6 +532,64 @@ inline __m512 exp16(__m512 x) {
     return _mm512_scalef_ps(e, n);
 }
 
+// ln x for finite x ≥ 1 (softplus's 1 + e^x): x = m·2^k with m in [√½, √2], ln x = k·ln 2 + ln m,
+// ln m from Cephes logf's degree-8 polynomial in f = m − 1 (ln 2 in two parts, as exp16).
+inline __m512 log16(__m512 x) {
+    __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src); // [1, 2)
+    __m512 k = _mm512_getexp_ps(x);
+    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356f), _CMP_GT_OQ);
+    m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+    k = _mm512_mask_add_ps(k, big, k, _mm512_set1_ps(1.0f));
+    const __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f)), z = _mm512_mul_ps(f, f);
+    __m512 p = _mm512_set1_ps(7.0376836292e-2f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.1514610310e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.1676998740e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.2420140846e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.4249322787e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.6668057665e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.0000714765e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-2.4999993993e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(3.3333331174e-1f));
+    __m512 y = _mm512_mul_ps(_mm512_mul_ps(f, z), p);
+    y = _mm512_fmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), y);
+    y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
+    return _mm512_fmadd_ps(k, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
+}
+
+// log1p(u) for u ≥ 0: ln w · u / (w − 1) with w = 1 + u rounded (the quotient cancels w's rounding
+// error, so tiny u keep full relative precision); u itself where w rounds to 1.
+inline __m512 log1p16(__m512 u) {
+    const __m512 w = _mm512_add_ps(u, _mm512_set1_ps(1.0f));
+    const __mmask16 one = _mm512_cmp_ps_mask(w, _mm512_set1_ps(1.0f), _CMP_EQ_OQ);
+    const __m512 r = _mm512_mul_ps(log16(w), _mm512_div_ps(u, _mm512_sub_ps(w, _mm512_set1_ps(1.0f))));
+    return _mm512_mask_mov_ps(r, one, u);
+}
+
+inline __m512 silu16(__m512 x) {
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+inline __m512 softplus16(__m512 x) {
+    const __mmask16 linear = _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_GT_OQ);
+    return _mm512_mask_mov_ps(log1p16(exp16(x)), linear, x);
+}
+
+// 16 lanes at a time, the tail masked; a piece holding inf or NaN goes to the reference (ref), whose
+// values there (e.g. silu(−inf) = NaN) the clamped exp16 would not give.
+template <__m512 (*f16)(__m512), void (*ref)(const float*, float*, int64_t)>
+void activation_avx512(const float* x, float* y, int64_t n) {
+    const __m512 inf = _mm512_set1_ps(__builtin_inff());
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : first_lanes(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        if (_mm512_mask_cmp_ps_mask(m, _mm512_abs_ps(v), inf, _CMP_NLT_UQ)) {
+            ref(x + i, y + i, n - i >= 16 ? 16 : n - i);
+            continue;
+        }
+        _mm512_mask_storeu_ps(y + i, m, f16(v));
+    }
+}
+
 // The state in 16-lane pieces (the last one masked); for Mamba's N = 16 one register for all T tokens.
 void ssm_scan_avx512(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
                      const float* bc, int64_t bc_stride, int64_t T) {
@@ -589,6 +647,8 @@ void override_avx512(kernel_table& t) {
     t.fma_probe = fma_probe_avx512;
     t.quantize_q8_0 = quantize_q8_0_avx512;
     t.ssm_scan = ssm_scan_avx512;
+    t.silu = activation_avx512<silu16, silu_ref>;
+    t.softplus = activation_avx512<softplus16, softplus_ref>;
     t.gemm[GGML_TYPE_F32] = gemm_float_avx512<load_f32>;
     t.gemm[GGML_TYPE_F16] = gemm_float_avx512<load_f16>;
     t.gemm[GGML_TYPE_BF16] = gemm_float_avx512<load_bf16>;

@@ -39,11 +39,22 @@ struct kernel_table {
     // C_t = B_t + N. The SIMD twins differ from the reference only by their exp (a few ulp).
     void (*ssm_scan)(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
                      const float* bc, int64_t bc_stride, int64_t T) = nullptr;
+    // Activations over n floats (y may alias x), as torch computes them in float32:
+    //   silu:     y = x·σ(x) = x / (1 + e^−x)
+    //   softplus: y = x above 20 (torch's threshold), else log1p(e^x)
+    // The SIMD twins differ from the reference (std::exp, std::log1p) by a few ulp; non-finite
+    // inputs give the reference's values.
+    void (*silu)(const float* x, float* y, int64_t n) = nullptr;
+    void (*softplus)(const float* x, float* y, int64_t n) = nullptr;
     // Benchmark probes (models never call them): read n floats once; run iters rounds of 16
     // independent vector-wide FMAs (the reference runs scalar ones) and return a value that depends on all.
     float (*sum_f32)(const float* a, int64_t n) = nullptr;
     float (*fma_probe)(int64_t iters, int64_t* flops) = nullptr;
 };
+
+// The reference activations (ref.cpp), public so that SIMD twins can hand them non-finite inputs.
+void silu_ref(const float* x, float* y, int64_t n);
+void softplus_ref(const float* x, float* y, int64_t n);
 
 // Fill / override entry points, one per kernel file.
 void fill_ref(kernel_table& t);

@@ -167,11 +167,23 @@ void ssm_scan_ref(float* h, const float* a, int64_t N, const float* dt, const fl
 
 } // namespace
 
+// ---- activations (kernels.h; public: the SIMD twins hand them non-finite inputs) -----------------
+
+void silu_ref(const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+
+void softplus_ref(const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 20.0f ? x[i] : std::log1p(std::exp(x[i]));
+}
+
 void fill_ref(kernel_table& t) {
     t.isa = "ref";
     t.dot_f32 = dot_f32_ref;
     t.quantize_q8_0 = quantize_row_q8_0;
     t.ssm_scan = ssm_scan_ref;
+    t.silu = silu_ref;
+    t.softplus = softplus_ref;
     t.sum_f32 = sum_f32_ref;
     t.fma_probe = fma_probe_ref;
     t.gemm[GGML_TYPE_F32] = gemm_float_ref<float, dot_f32_f32>;

@@ -20,8 +20,6 @@ namespace pyrnn {
 
 namespace {
 
-using ssm::silu;
-
 // The hyperparameters and weights (weights.h, shared with cuda/mamba.cu) are a base: the code below
 // reads C, D, layers, ... as members.
 class mamba_model final : public model, private mamba_weights {
@@ -52,23 +50,28 @@ void mamba_model::mixer(const mamba_layer& ly, float* x, float* s, int64_t T) co
     rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
     matmul(ly.in_proj, xn.data(), xz.data(), T);
     // u = silu(conv(x part of xz)); the z part gates the output below
-    ssm::causal_conv_silu(xz.data(), 2 * D, ly.conv_w, ly.conv_b, conv_state, u.data(), T, D, K);
+    const kernel_table& k = kernels();
+    ssm::causal_conv(xz.data(), 2 * D, ly.conv_w, ly.conv_b, conv_state, u.data(), T, D, K);
+    k.silu(u.data(), u.data(), T * D);
     matmul(ly.x_proj, u.data(), xdbl.data(), T);
     for (int64_t t = 0; t < T; t++) std::copy_n(&xdbl[t * P], R, &dt_in[t * R]); // matmul wants contiguous rows
     matmul(ly.dt_proj, dt_in.data(), dt.data(), T);
     for (int64_t t = 0; t < T; t++) {
-        for (int64_t c = 0; c < D; c++) dt[t * D + c] = ssm::softplus(dt[t * D + c] + ly.dt_b[c]);
+        for (int64_t c = 0; c < D; c++) dt[t * D + c] += ly.dt_b[c];
     }
+    k.softplus(dt.data(), dt.data(), T * D);
+    std::vector<float> gate(size_t(T * D)); // silu(z)
+    for (int64_t t = 0; t < T; t++) k.silu(&xz[t * 2 * D + D], &gate[t * D], D);
     // The selective scan (kernels.h ssm_scan), channel by channel so that one channel's state stays in
     // registers (channels are independent: split over the threads); then the skip and the gate:
     //   h ← exp(dt·A) ⊙ h + (dt·B)·u ;  y = h·C + D·u ;  y ← y · silu(z)
-    const auto scan = kernels().ssm_scan;
+    const auto scan = k.ssm_scan;
     parallel_for(D, [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; c++) {
             scan(ssm_state + c * N, ly.A + c * N, N, &dt[c], &u[c], &y[c], D, &xdbl[R], P, T);
             for (int64_t t = 0; t < T; t++) {
                 const float uc = u[t * D + c];
-                y[t * D + c] = (y[t * D + c] + ly.Dskip[c] * uc) * silu(xz[t * 2 * D + D + c]);
+                y[t * D + c] = (y[t * D + c] + ly.Dskip[c] * uc) * gate[t * D + c];
             }
         }
     });

@@ -26,8 +26,6 @@ namespace pyrnn {
 
 namespace {
 
-using ssm::silu;
-
 struct mamba2_layer {
     const float* norm_w; // (C) RMSNorm before the mixer
     matrix in_proj;      // (2D + 2GN + H, C): rows [z (D) | x (D) | B (GN) | C (GN) | dt (H)]
@@ -121,16 +119,19 @@ void mamba2_model::mixer(const mamba2_layer& ly, float* x, float* s, int64_t T) 
         y(size_t(T * D)), out(size_t(T * C));
     rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
     matmul(ly.in_proj, xn.data(), zxbcdt.data(), T);
-    ssm::causal_conv_silu(zxbcdt.data() + D, W, ly.conv_w, ly.conv_b, conv_state, xbc.data(), T, Q, K);
+    const kernel_table& k = kernels();
+    ssm::causal_conv(zxbcdt.data() + D, W, ly.conv_w, ly.conv_b, conv_state, xbc.data(), T, Q, K);
+    k.silu(xbc.data(), xbc.data(), T * Q);
     for (int64_t t = 0; t < T; t++) {
-        for (int64_t h = 0; h < H; h++) dt[t * H + h] = ssm::softplus(zxbcdt[t * W + D + Q + h] + ly.dt_b[h]);
+        for (int64_t h = 0; h < H; h++) dt[t * H + h] = zxbcdt[t * W + D + Q + h] + ly.dt_b[h];
     }
+    k.softplus(dt.data(), dt.data(), T * H);
     // The scan, head by head (heads are independent: split over the threads; one head's state, P·N
     // floats, stays in cache over the chunk):
     //   S ← exp(dt·A)·S + x ⊗ (dt·B) ;  y = S·C + D·x   (S: P × N)
     // Sequential, not SSD's chunked form: on a CPU that form costs the same 2·P·N multiply-adds per
     // token and head plus its T×T terms (docs/PERFORMANCE.md, prefill).
-    const auto dot = kernels().dot_f32;
+    const auto dot = k.dot_f32;
     parallel_for(H, [&](int64_t h0, int64_t h1) {
         std::vector<float> dtB(static_cast<size_t>(N));
         for (int64_t h = h0; h < h1; h++) {
@@ -151,10 +152,11 @@ void mamba2_model::mixer(const mamba2_layer& ly, float* x, float* s, int64_t T) 
         }
     });
     // Gated RMSNorm, norm after gate: y ← y·silu(z), then RMS-normalise each group of D/G channels.
+    std::vector<float> gate(static_cast<size_t>(D)); // silu(z) of one token
     for (int64_t t = 0; t < T; t++) {
         float* yt = &y[t * D];
-        const float* z = &zxbcdt[t * W];
-        for (int64_t i = 0; i < D; i++) yt[i] *= silu(z[i]);
+        k.silu(&zxbcdt[t * W], gate.data(), D);
+        for (int64_t i = 0; i < D; i++) yt[i] *= gate[i];
         for (int64_t g = 0; g < G; g++) {
             const int64_t o = g * group_size;
             rms_norm_rows(yt + o, ly.gnorm + o, yt + o, 1, group_size, eps);

@@ -368,6 +368,61 @@ void check_ssm_scan(const std::vector<std::string>& isas) {
 // extreme to −8/−16 exactly, so the opposite extreme may clip by one full step; the others round
 // to nearest (half a step). fp16 storage of d and m adds at most 2⁻⁹ of the block's max |x|, or,
 // where d is an fp16 subnormal (tiny blocks), half its spacing 2⁻²⁵ per unit of |q|.
+// silu and softplus against the reference (std::exp, std::log1p) over a sweep of [−110, 110] and
+// the edges (±inf, NaN, ±0, subnormals, softplus's threshold 20, exp's clamps): NaN where the
+// reference gives NaN, within `ulps` units in the last place of the reference's value where that is
+// normal, within 2⁻¹⁴⁹ where it is subnormal or zero. The sweep's odd length leaves a masked tail;
+// the second call runs in place (y = x).
+void check_activations(const std::vector<std::string>& isas) {
+    const int64_t sweep = 8201;
+    std::vector<float> x(static_cast<size_t>(sweep));
+    for (int64_t i = 0; i < sweep; i++) x[size_t(i)] = -110.0f + 220.0f * float(i) / float(sweep - 1);
+    const float edges[] = {-INFINITY, INFINITY, NAN, 0.0f, -0.0f, 1e-30f, -1e-30f, 1e-40f, -1e-40f, 1e-8f, 20.0f,
+                           std::nextafter(20.0f, 0.0f), std::nextafter(20.0f, 30.0f), -87.3f, -88.72f, 88.72f, -89.0f,
+                           -103.97f, -104.5f, 0.3466f};
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) x[i * 7] = edges[i];
+    struct op {
+        const char* name;
+        void (*kernel_table::*fn)(const float*, float*, int64_t);
+        double ulps;
+    };
+    // exp16's 2 ulp, then 1 + e, the quotient and the log each rounded here and in the reference:
+    // measured worst 4 ulp (silu, near x = −17) and 2 ulp (softplus).
+    const op ops[] = {{"silu", &kernel_table::silu, 6.0}, {"softplus", &kernel_table::softplus, 6.0}};
+    for (const op& o : ops) {
+        std::vector<float> want(static_cast<size_t>(sweep));
+        (kernels_for("ref")->*o.fn)(x.data(), want.data(), sweep);
+        for (const std::string& isa : isas) {
+            std::vector<float> got(static_cast<size_t>(sweep)), inplace = x;
+            (kernels_for(isa)->*o.fn)(x.data(), got.data(), sweep);
+            (kernels_for(isa)->*o.fn)(inplace.data(), inplace.data(), sweep);
+            int64_t bad = -1;
+            double worst = 0; // in ulps, over normal results
+            for (int64_t i = 0; i < sweep && bad < 0; i++) {
+                const float w = want[size_t(i)], g = got[size_t(i)];
+                bool ok;
+                if (std::isnan(w)) {
+                    ok = std::isnan(g);
+                } else if (std::isinf(w)) {
+                    ok = g == w;
+                } else if (std::fabs(w) < 1.1754944e-38f) {
+                    ok = std::fabs(g - w) <= 1.4e-45f;
+                } else {
+                    const double e = std::fabs(double(g) - double(w)) / std::ldexp(1.0, std::ilogb(w) - 23);
+                    worst = std::max(worst, e);
+                    ok = e <= o.ulps;
+                }
+                ok = ok && std::memcmp(&g, &inplace[size_t(i)], sizeof(float)) == 0;
+                if (!ok) bad = i;
+            }
+            check(bad < 0, isa + " " + o.name + "(" + std::to_string(bad < 0 ? 0.0f : x[size_t(bad)]) + ") = " +
+                               std::to_string(bad < 0 ? 0.0f : got[size_t(bad)]) + ", reference " +
+                               std::to_string(bad < 0 ? 0.0f : want[size_t(bad)]) + " (or in place differs)");
+            std::printf("%s %s: worst %.2f ulp\n", isa.c_str(), o.name, worst);
+        }
+    }
+}
+
 void check_round_trips() {
     const int64_t cols = 4096 + 32, rows = 3;
     std::vector<float> x = random_floats(size_t(rows * cols), 99);
@@ -477,6 +532,7 @@ int main(int argc, char** argv) {
     check_dot_f32(isas);
     check_quantize_q8_0(isas);
     check_ssm_scan(isas);
+    check_activations(isas);
     for (uint32_t t : kFloatTypes) {
         for (int64_t rows : kRows) {
             for (int64_t cols : kFloatCols) {
