@@ -31,10 +31,13 @@ class BenchResult:
 
 
 def bytes_per_token(model: Model) -> int:
-    """Weight bytes one decode step reads: every tensor but the embedding (one row of it) + the state."""
+    """Weight bytes one decode step reads: every tensor, the embedding only one row of it unless it is
+    also the output head (tied: no output.weight, as llama.cpp writes Mamba), plus the state."""
+    tensors = model.metadata.tensors
+    tied = not any(t["name"] == "output.weight" for t in tensors)
     total = 0
-    for t in model.metadata.tensors:
-        if t["name"] == "token_embd.weight":
+    for t in tensors:
+        if t["name"] == "token_embd.weight" and not tied:
             total += t["n_bytes"] // max(1, t["shape"][0])
         else:
             total += t["n_bytes"]

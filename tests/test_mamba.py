@@ -10,6 +10,7 @@ import pytest
 
 import pyrnn
 from pyrnn import _core
+from pyrnn.bench import bytes_per_token
 from pyrnn.converters.checkpoint import read_checkpoint
 from pyrnn.converters.convert import convert
 from pyrnn.gguf_writer import GGUFWriter
@@ -25,7 +26,7 @@ from mamba_hf import (  # noqa: E402
     run_hf,
     save_state_spaces,
 )
-from tiny_models import assert_prefill_lengths_equal_steps  # noqa: E402
+from tiny_models import assert_prefill_lengths_equal_steps, tiny_rwkv7_gguf  # noqa: E402
 
 FIXTURES = interop_fixture("mamba")
 needs_fixtures = pytest.mark.skipif(not FIXTURES.exists(), reason="llama.cpp interop fixtures live in ../shared")
@@ -196,3 +197,18 @@ def test_rejects_what_it_cannot_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     convert_tensors(dict(tensors), config, tmp_path / "falcon.gguf", out_type="f32")
     with pytest.raises(pyrnn.FormatError, match="dt_b_c_rms"):
         _core.Model(str(tmp_path / "falcon.gguf"))
+
+
+@needs_fixtures
+def test_bench_reads_a_tied_head_whole(tmp_path: Path) -> None:
+    """`pyrnn bench`'s bytes per decode step: Mamba's tied embedding (llama.cpp writes no output.weight)
+    is the head, read whole every token; an untied one (RWKV-7) is read one row per token."""
+    mamba = pyrnn.load(FIXTURES / "mamba-tiny-f32.gguf")
+    ts = mamba.metadata.tensors
+    assert not any(t["name"] == "output.weight" for t in ts)
+    assert bytes_per_token(mamba) == sum(t["n_bytes"] for t in ts) + 8 * mamba.state_size
+    rwkv = pyrnn.load(tiny_rwkv7_gguf(tmp_path))
+    ts = rwkv.metadata.tensors
+    emb = next(t for t in ts if t["name"] == "token_embd.weight")
+    expected = sum(t["n_bytes"] for t in ts) - emb["n_bytes"] + emb["n_bytes"] // emb["shape"][0]
+    assert bytes_per_token(rwkv) == expected + 8 * rwkv.state_size
