@@ -47,21 +47,21 @@ void mamba_model::mixer(const mamba_layer& ly, float* x, float* s, int64_t T) co
     const int64_t P = R + 2 * N;        // x_proj width
     std::vector<float> xn(size_t(T * C)), xz(size_t(T * 2 * D)), u(size_t(T * D)), xdbl(size_t(T * P)),
         dt_in(size_t(T * R)), dt(size_t(T * D)), y(size_t(T * D)), out(size_t(T * C));
-    rms_norm_rows(x, ly.norm_w, xn.data(), T, C, eps);
+    for_tokens(T, [&](int64_t t) { rms_norm(x + t * C, ly.norm_w, &xn[t * C], C, eps); });
     matmul(ly.in_proj, xn.data(), xz.data(), T);
     // u = silu(conv(x part of xz)); the z part gates the output below
     const kernel_table& k = kernels();
     ssm::causal_conv(xz.data(), 2 * D, ly.conv_w, ly.conv_b, conv_state, u.data(), T, D, K);
-    k.silu(u.data(), u.data(), T * D);
+    for_tokens(T, [&](int64_t t) { k.silu(&u[t * D], &u[t * D], D); });
     matmul(ly.x_proj, u.data(), xdbl.data(), T);
     for (int64_t t = 0; t < T; t++) std::copy_n(&xdbl[t * P], R, &dt_in[t * R]); // matmul wants contiguous rows
     matmul(ly.dt_proj, dt_in.data(), dt.data(), T);
-    for (int64_t t = 0; t < T; t++) {
-        for (int64_t c = 0; c < D; c++) dt[t * D + c] += ly.dt_b[c];
-    }
-    k.softplus(dt.data(), dt.data(), T * D);
     std::vector<float> gate(size_t(T * D)); // silu(z)
-    for (int64_t t = 0; t < T; t++) k.silu(&xz[t * 2 * D + D], &gate[t * D], D);
+    for_tokens(T, [&](int64_t t) {
+        for (int64_t c = 0; c < D; c++) dt[t * D + c] += ly.dt_b[c];
+        k.softplus(&dt[t * D], &dt[t * D], D);
+        k.silu(&xz[t * 2 * D + D], &gate[t * D], D);
+    });
     // The selective scan (kernels.h ssm_scan), channel by channel so that one channel's state stays in
     // registers (channels are independent: split over the threads); then the skip and the gate:
     //   h ← exp(dt·A) ⊙ h + (dt·B)·u ;  y = h·C + D·u ;  y ← y · silu(z)

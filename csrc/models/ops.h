@@ -92,6 +92,15 @@ void parallel_for(int64_t n, Fn fn) {
     });
 }
 
+// fn(t) for each of T tokens, on the current pool's threads (elementwise work, independent per token:
+// the bits do not depend on the thread count). One token (decode) runs inline.
+template <typename Fn>
+void for_tokens(int64_t T, Fn fn) {
+    parallel_for(T, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; t++) fn(t);
+    });
+}
+
 // LayerNorm over n features of one row (biased variance, as torch), y may alias x.
 inline void layer_norm(const float* x, const float* w, const float* b, float* y, int64_t n, float eps) {
     double mean = 0.0;

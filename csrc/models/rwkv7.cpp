@@ -44,17 +44,17 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
     float* S_all = s + 2 * C; // (H, N, N)
     const int64_t TC = T * C;
     std::vector<float> xn(TC), prev(TC), mix(6 * TC), r(TC), k(TC), v(TC), wl(TC), a(TC), g(TC), vg(TC), y(TC);
-    layer_norm_rows(x, ly.ln1_w, ly.ln1_b, xn.data(), T, C, eps);
+    for_tokens(T, [&](int64_t t) { layer_norm(x + t * C, ly.ln1_w, ly.ln1_b, &xn[t * C], C, eps); });
     token_shift(xn.data(), prev.data(), att_x, T, C);
     // mix[j][t][c] = x + (x_prev − x) · lerp[j]   for j = r, w, k, v, a, g
-    for (int j = 0; j < 6; j++) {
-        for (int64_t t = 0; t < T; t++) {
+    for_tokens(T, [&](int64_t t) {
+        for (int j = 0; j < 6; j++) {
             for (int64_t c = 0; c < C; c++) {
                 const float xc = xn[t * C + c];
                 mix[j * TC + t * C + c] = xc + (prev[t * C + c] - xc) * ly.lerp[j * C + c];
             }
         }
-    }
+    });
     const float *xr = &mix[0], *xw = &mix[TC], *xk = &mix[2 * TC], *xv = &mix[3 * TC], *xa = &mix[4 * TC],
                 *xg = &mix[5 * TC];
     matmul(ly.wr, xr, r.data(), T);
@@ -76,7 +76,7 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
 
     // Per token, elementwise: a, the decay w, the normalised key kk, the adjusted k, the mixed v.
     std::vector<float> kk(TC), kka(TC), w(TC);
-    for (int64_t t = 0; t < T; t++) {
+    for_tokens(T, [&](int64_t t) {
         float *kt = &k[t * C], *vt = &v[t * C], *at = &a[t * C];
         float *kkt = &kk[t * C], *wt = &w[t * C];
         for (int64_t c = 0; c < C; c++) {
@@ -101,7 +101,7 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
                 vt[c] += (v_first[t * C + c] - vt[c]) * sigmoid(ly.v0[c] + vg[t * C + c]);
             }
         }
-    }
+    });
     // The recurrence, head by head over the chunk (heads are independent: split over the threads; a
     // head's state, N² floats, stays in cache). Per head, S[v][k]:
     //   S ← S·diag(w) + (S·(−kk)) ⊗ (kk⊙a) + v ⊗ k ;  y = S·r
@@ -124,7 +124,7 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
             }
         }
     });
-    for (int64_t t = 0; t < T; t++) {
+    for_tokens(T, [&](int64_t t) {
         const float *rt = &r[t * C], *kt = &k[t * C], *vt = &v[t * C];
         float* yt = &y[t * C];
         group_norm(yt, ly.lnx_w, ly.lnx_b, yt, C, H, 64e-5f);
@@ -134,7 +134,7 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
             for (int64_t i = 0; i < N; i++) yt[h * N + i] += b * vt[h * N + i];
         }
         for (int64_t c = 0; c < C; c++) yt[c] *= g[t * C + c];
-    }
+    });
     std::vector<float> out(TC);
     matmul(ly.wo, y.data(), out.data(), T);
     for (int64_t i = 0; i < TC; i++) x[i] += out[i];
@@ -144,16 +144,18 @@ void rwkv7_model::channel_mix(const rwkv7_layer& ly, float* x, float* s, int64_t
     float* ffn_x = s + C;
     const int64_t TC = T * C;
     std::vector<float> xn(TC), prev(TC), hidden(size_t(T * F)), out(TC);
-    layer_norm_rows(x, ly.ln2_w, ly.ln2_b, xn.data(), T, C, eps);
+    for_tokens(T, [&](int64_t t) { layer_norm(x + t * C, ly.ln2_w, ly.ln2_b, &xn[t * C], C, eps); });
     token_shift(xn.data(), prev.data(), ffn_x, T, C);
-    for (int64_t t = 0; t < T; t++) {
+    for_tokens(T, [&](int64_t t) {
         for (int64_t c = 0; c < C; c++) {
             const float xc = xn[t * C + c];
             prev[t * C + c] = xc + (prev[t * C + c] - xc) * ly.ffn_lerp_k[c];
         }
-    }
+    });
     matmul(ly.ffn_key, prev.data(), hidden.data(), T);
-    for (float& e : hidden) e = e > 0.0f ? e * e : 0.0f; // relu²
+    for_tokens(T, [&](int64_t t) {
+        for (int64_t i = t * F; i < (t + 1) * F; i++) hidden[i] = hidden[i] > 0.0f ? hidden[i] * hidden[i] : 0.0f; // relu²
+    });
     matmul(ly.ffn_value, hidden.data(), out.data(), T);
     for (int64_t i = 0; i < TC; i++) x[i] += out[i];
 }
