@@ -609,6 +609,93 @@ void ssm_scan_avx512(float* h, const float* a, int64_t N, const float* dt, const
     }
 }
 
+// ---- RWKV-7's recurrence (wkv7_ref in ref.cpp is the twin) ---------------------------------------
+//
+// Several tokens: on a transposed copy ST[j][i] = S[i][j] the three products run down 16 value rows
+// at once, with no horizontal sum: sa = −Σ_j ST[j]·kk_j, then per key column j
+// ST[j] ← ST[j]·w_j + sa·ka_j + v·k_j and y += ST[j]·r_j (two accumulators each, alternating j, so
+// the chains are half as long). The transposes cost 2·N² moves per call, more than one token's
+// work, so fewer than 4 tokens keep the row form (16 lanes along a row, one horizontal sum per
+// product). Head sizes that are not a multiple of 16, or above 64 (the registers' plan), go to
+// the reference.
+
+thread_local scratch wkv_scratch;
+
+template <int NP> // N = 16·NP
+void wkv7_columns(float* S, const float* r, const float* w, const float* k, const float* v, const float* kk,
+                  const float* ka, float* y, int64_t stride, int64_t T) {
+    constexpr int64_t N = 16 * NP;
+    float* ST = reinterpret_cast<float*>(wkv_scratch.get(sizeof(float) * N * N));
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < N; j++) ST[j * N + i] = S[i * N + j];
+    for (int64_t t = 0; t < T; t++, r += stride, w += stride, k += stride, v += stride, kk += stride, ka += stride,
+                 y += stride) {
+        __m512 sa[NP][2], vv[NP], yy[NP][2];
+        for (int p = 0; p < NP; p++) sa[p][0] = sa[p][1] = yy[p][0] = yy[p][1] = _mm512_setzero_ps();
+        for (int64_t j = 0; j < N; j += 2) {
+            const __m512 k0 = _mm512_set1_ps(kk[j]), k1 = _mm512_set1_ps(kk[j + 1]);
+            for (int p = 0; p < NP; p++) {
+                sa[p][0] = _mm512_fmadd_ps(_mm512_load_ps(ST + j * N + 16 * p), k0, sa[p][0]);
+                sa[p][1] = _mm512_fmadd_ps(_mm512_load_ps(ST + (j + 1) * N + 16 * p), k1, sa[p][1]);
+            }
+        }
+        for (int p = 0; p < NP; p++) {
+            sa[p][0] = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_add_ps(sa[p][0], sa[p][1]));
+            vv[p] = _mm512_loadu_ps(v + 16 * p);
+        }
+        for (int64_t j = 0; j < N; j++) {
+            const __m512 wj = _mm512_set1_ps(w[j]), kaj = _mm512_set1_ps(ka[j]), kj = _mm512_set1_ps(k[j]);
+            const __m512 rj = _mm512_set1_ps(r[j]);
+            for (int p = 0; p < NP; p++) {
+                float* row = ST + j * N + 16 * p;
+                __m512 s = _mm512_mul_ps(_mm512_load_ps(row), wj);
+                s = _mm512_fmadd_ps(vv[p], kj, _mm512_fmadd_ps(sa[p][0], kaj, s));
+                _mm512_store_ps(row, s);
+                yy[p][j & 1] = _mm512_fmadd_ps(s, rj, yy[p][j & 1]);
+            }
+        }
+        for (int p = 0; p < NP; p++) _mm512_storeu_ps(y + 16 * p, _mm512_add_ps(yy[p][0], yy[p][1]));
+    }
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < N; j++) S[i * N + j] = ST[j * N + i];
+}
+
+template <int NP>
+void wkv7_rows(float* S, const float* r, const float* w, const float* k, const float* v, const float* kk,
+               const float* ka, float* y, int64_t stride, int64_t T) {
+    constexpr int64_t N = 16 * NP;
+    for (int64_t t = 0; t < T; t++, r += stride, w += stride, k += stride, v += stride, kk += stride, ka += stride,
+                 y += stride) {
+        for (int64_t i = 0; i < N; i++) {
+            float* Si = S + i * N;
+            __m512 acc = _mm512_setzero_ps();
+            for (int p = 0; p < NP; p++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(Si + 16 * p), _mm512_loadu_ps(kk + 16 * p), acc);
+            const __m512 sa = _mm512_set1_ps(-_mm512_reduce_add_ps(acc)), vi = _mm512_set1_ps(v[i]);
+            __m512 yi = _mm512_setzero_ps();
+            for (int p = 0; p < NP; p++) {
+                __m512 s = _mm512_mul_ps(_mm512_loadu_ps(Si + 16 * p), _mm512_loadu_ps(w + 16 * p));
+                s = _mm512_fmadd_ps(vi, _mm512_loadu_ps(k + 16 * p), _mm512_fmadd_ps(sa, _mm512_loadu_ps(ka + 16 * p), s));
+                _mm512_storeu_ps(Si + 16 * p, s);
+                yi = _mm512_fmadd_ps(s, _mm512_loadu_ps(r + 16 * p), yi);
+            }
+            y[i] = _mm512_reduce_add_ps(yi);
+        }
+    }
+}
+
+void wkv7_avx512(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
+                 const float* ka, float* y, int64_t stride, int64_t T) {
+    using fn = void (*)(float*, const float*, const float*, const float*, const float*, const float*, const float*,
+                        float*, int64_t, int64_t);
+    static constexpr fn columns[4] = {wkv7_columns<1>, wkv7_columns<2>, wkv7_columns<3>, wkv7_columns<4>};
+    static constexpr fn rows[4] = {wkv7_rows<1>, wkv7_rows<2>, wkv7_rows<3>, wkv7_rows<4>};
+    if (N % 16 != 0 || N < 16 || N > 64) {
+        wkv7_ref(S, N, r, w, k, v, kk, ka, y, stride, T);
+        return;
+    }
+    (T >= 4 ? columns : rows)[N / 16 - 1](S, r, w, k, v, kk, ka, y, stride, T);
+}
+
 // ---- benchmark probes -----------------------------------------------------------------------
 
 float sum_f32_avx512(const float* a, int64_t n) {
@@ -647,6 +734,7 @@ void override_avx512(kernel_table& t) {
     t.fma_probe = fma_probe_avx512;
     t.quantize_q8_0 = quantize_q8_0_avx512;
     t.ssm_scan = ssm_scan_avx512;
+    t.wkv7 = wkv7_avx512;
     t.silu = activation_avx512<silu16, silu_ref>;
     t.softplus = activation_avx512<softplus16, softplus_ref>;
     t.gemm[GGML_TYPE_F32] = gemm_float_avx512<load_f32>;

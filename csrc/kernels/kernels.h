@@ -39,6 +39,13 @@ struct kernel_table {
     // C_t = B_t + N. The SIMD twins differ from the reference only by their exp (a few ulp).
     void (*ssm_scan)(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
                      const float* bc, int64_t bc_stride, int64_t T) = nullptr;
+    // One head of RWKV-7's recurrence over T tokens; S (N × N, row i = value channel, column j = key
+    // channel, kept between calls) and for each token t the N-float vectors r, w, k, v, kk, ka at
+    // offset t·stride (y_t written there too):
+    //   sa_i = −Σ_j S[i][j]·kk_j ;  S[i][j] ← S[i][j]·w_j + sa_i·ka_j + v_i·k_j ;  y_i = Σ_j S[i][j]·r_j
+    // The SIMD twins sum in another order (float rounding only).
+    void (*wkv7)(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
+                 const float* ka, float* y, int64_t stride, int64_t T) = nullptr;
     // Activations over n floats (y may alias x), as torch computes them in float32:
     //   silu:     y = x·σ(x) = x / (1 + e^−x)
     //   softplus: y = x above 20 (torch's threshold), else log1p(e^x)
@@ -52,7 +59,10 @@ struct kernel_table {
     float (*fma_probe)(int64_t iters, int64_t* flops) = nullptr;
 };
 
-// The reference activations (ref.cpp), public so that SIMD twins can hand them non-finite inputs.
+// The reference twins that SIMD kernels hand their uncommon cases (ref.cpp): non-finite inputs,
+// a head size that is not a multiple of the vector width.
+void wkv7_ref(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
+              const float* ka, float* y, int64_t stride, int64_t T);
 void silu_ref(const float* x, float* y, int64_t n);
 void softplus_ref(const float* x, float* y, int64_t n);
 

@@ -167,7 +167,26 @@ void ssm_scan_ref(float* h, const float* a, int64_t N, const float* dt, const fl
 
 } // namespace
 
-// ---- activations (kernels.h; public: the SIMD twins hand them non-finite inputs) -----------------
+// ---- public twins (kernels.h: the SIMD kernels hand them their uncommon cases) --------------------
+
+void wkv7_ref(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
+              const float* ka, float* y, int64_t stride, int64_t T) {
+    for (int64_t t = 0; t < T; t++, r += stride, w += stride, k += stride, v += stride, kk += stride, ka += stride,
+                 y += stride) {
+        for (int64_t i = 0; i < N; i++) { // row i: value channel
+            float* Si = S + i * N;
+            float sa = 0.0f;
+            for (int64_t j = 0; j < N; j++) sa += Si[j] * kk[j];
+            sa = -sa;
+            float yi = 0.0f;
+            for (int64_t j = 0; j < N; j++) {
+                Si[j] = Si[j] * w[j] + sa * ka[j] + v[i] * k[j];
+                yi += Si[j] * r[j];
+            }
+            y[i] = yi;
+        }
+    }
+}
 
 void silu_ref(const float* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
@@ -182,6 +201,7 @@ void fill_ref(kernel_table& t) {
     t.dot_f32 = dot_f32_ref;
     t.quantize_q8_0 = quantize_row_q8_0;
     t.ssm_scan = ssm_scan_ref;
+    t.wkv7 = wkv7_ref;
     t.silu = silu_ref;
     t.softplus = softplus_ref;
     t.sum_f32 = sum_f32_ref;

@@ -106,22 +106,12 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
     // head's state, N² floats, stays in cache). Per head, S[v][k]:
     //   S ← S·diag(w) + (S·(−kk)) ⊗ (kk⊙a) + v ⊗ k ;  y = S·r
     // Sequential, not the chunked WY form: on a CPU that form saves no multiply-adds at N = 64
-    // (docs/PERFORMANCE.md, prefill). The two row dot products go through the kernel table.
-    const auto dot = kernels().dot_f32;
+    // (docs/PERFORMANCE.md, prefill). One head over the chunk is the kernel table's wkv7.
+    const auto wkv7 = kernels().wkv7;
     parallel_for(H, [&](int64_t h0, int64_t h1) {
         for (int64_t h = h0; h < h1; h++) {
-            float* S = S_all + h * N * N;
             const int64_t o = h * N;
-            for (int64_t t = 0; t < T; t++) {
-                const float *rt = &r[t * C + o], *kt = &k[t * C + o], *vt = &v[t * C + o];
-                const float *kkt = &kk[t * C + o], *kat = &kka[t * C + o], *wt = &w[t * C + o];
-                for (int64_t i = 0; i < N; i++) { // row i: value channel
-                    float* Si = S + i * N;
-                    const float sa = -dot(Si, kkt, N), vi = vt[i];
-                    for (int64_t j = 0; j < N; j++) Si[j] = Si[j] * wt[j] + sa * kat[j] + vi * kt[j];
-                    y[t * C + o + i] = dot(Si, rt, N);
-                }
-            }
+            wkv7(S_all + h * N * N, N, &r[o], &w[o], &k[o], &v[o], &kk[o], &kka[o], &y[o], C, T);
         }
     });
     for_tokens(T, [&](int64_t t) {

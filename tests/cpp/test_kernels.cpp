@@ -423,6 +423,53 @@ void check_activations(const std::vector<std::string>& isas) {
     }
 }
 
+// wkv7 against the reference over N = 16, 64 (the SIMD paths: rows for T < 4, columns from 4 on), and
+// 5, 33, 80 (handed to the reference), T = 1, 3, 4, 17 tokens, with RWKV-7's ranges: decays
+// w = exp(−0.607·σ) in (0.545, 1), kk unit-norm per head, ka = kk·a with a in (0, 1), and a stride
+// between tokens. The state and every y within 4·N units of 2⁻²⁴ times the largest magnitude of the
+// reference's (a summation bound over one step's N terms; the decays < 1 keep older steps' errors
+// from growing; measured ≤ 4.1).
+void check_wkv7(const std::vector<std::string>& isas) {
+    for (int64_t N : {int64_t(16), int64_t(64), int64_t(5), int64_t(33), int64_t(80)}) {
+        for (int64_t T : {int64_t(1), int64_t(3), int64_t(4), int64_t(17)}) {
+            const int64_t stride = N + 3;
+            auto seq = [&](uint32_t seed) { return random_floats(size_t(T * stride), seed); };
+            std::vector<float> r = seq(1), w = seq(2), k = seq(3), v = seq(4), kk = seq(5), ka = seq(6);
+            for (float& e : w) e = std::exp(-0.606531f / (1.0f + std::exp(-e)));
+            for (int64_t t = 0; t < T; t++) {
+                float ss = 0;
+                for (int64_t j = 0; j < N; j++) ss += kk[size_t(t * stride + j)] * kk[size_t(t * stride + j)];
+                for (int64_t j = 0; j < N; j++) {
+                    float& e = kk[size_t(t * stride + j)];
+                    e /= std::sqrt(ss);
+                    ka[size_t(t * stride + j)] = e / (1.0f + std::exp(-ka[size_t(t * stride + j)]));
+                }
+            }
+            const std::vector<float> S0 = random_floats(size_t(N * N), uint32_t(N * 31 + T));
+            std::vector<float> S_ref = S0, y_ref(size_t(T * stride), 0.0f);
+            wkv7_ref(S_ref.data(), N, r.data(), w.data(), k.data(), v.data(), kk.data(), ka.data(), y_ref.data(), stride, T);
+            double scale = 0;
+            for (float e : S_ref) scale = std::max(scale, double(std::fabs(e)));
+            for (float e : y_ref) scale = std::max(scale, double(std::fabs(e)));
+            for (const std::string& isa : isas) {
+                std::vector<float> S = S0, y(size_t(T * stride), 0.0f);
+                kernels_for(isa)->wkv7(S.data(), N, r.data(), w.data(), k.data(), v.data(), kk.data(), ka.data(), y.data(),
+                                       stride, T);
+                double worst = 0;
+                for (size_t i = 0; i < S.size(); i++) worst = std::max(worst, double(std::fabs(S[i] - S_ref[i])));
+                for (int64_t t = 0; t < T; t++) {
+                    for (int64_t i = 0; i < N; i++) {
+                        worst = std::max(worst, double(std::fabs(y[size_t(t * stride + i)] - y_ref[size_t(t * stride + i)])));
+                    }
+                }
+                check(worst <= 4.0 * double(N) * kUnit * scale,
+                      isa + " wkv7 N=" + std::to_string(N) + " T=" + std::to_string(T) + ": error " +
+                          std::to_string(worst / (kUnit * scale)) + " ulp of the largest value");
+            }
+        }
+    }
+}
+
 void check_round_trips() {
     const int64_t cols = 4096 + 32, rows = 3;
     std::vector<float> x = random_floats(size_t(rows * cols), 99);
@@ -533,6 +580,7 @@ int main(int argc, char** argv) {
     check_quantize_q8_0(isas);
     check_ssm_scan(isas);
     check_activations(isas);
+    check_wkv7(isas);
     for (uint32_t t : kFloatTypes) {
         for (int64_t rows : kRows) {
             for (int64_t cols : kFloatCols) {
