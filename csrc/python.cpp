@@ -131,11 +131,14 @@ py::array_t<float> gemm(py::array w, uint32_t type, int64_t rows, int64_t cols,
 
 // W (rows × cols of `type`, the file's layout) in packed.h's 16-row layout, for gemm(packed=True).
 py::array_t<uint8_t> pack(py::array w, uint32_t type, int64_t rows, int64_t cols) {
-    if (!packable(type)) throw py::value_error("type: expected q4_0 or q8_0 (the packed types), found " + std::to_string(type));
+    if (!packable(type)) throw py::value_error("type: expected q4_0, q8_0 or f32 (the packed types), found " + std::to_string(type));
     if (rows <= 0 || rows % PACK_ROWS != 0) {
         throw py::value_error("rows: expected a positive multiple of " + std::to_string(PACK_ROWS) + ", found " + std::to_string(rows));
     }
-    if (cols <= 0 || cols % QK != 0) throw py::value_error("cols: expected a positive multiple of 32, found " + std::to_string(cols));
+    const int64_t bs = find_type(type)->block_size;
+    if (cols <= 0 || cols % bs != 0) {
+        throw py::value_error("cols: expected a positive multiple of " + std::to_string(bs) + ", found " + std::to_string(cols));
+    }
     const uint64_t need = uint64_t(rows) * row_bytes(type, uint64_t(cols));
     if (!(w.flags() & py::array::c_style) || uint64_t(w.nbytes()) != need) {
         throw py::value_error("w: expected " + std::to_string(need) + " C-contiguous bytes, found " + std::to_string(w.nbytes()));

@@ -88,8 +88,16 @@ def test_gemm_tokens_match_reference(isa: str, rows: int, cols: int, n: int, typ
     assert np.all(np.abs(y - y_ref) <= tol), f"max err {np.max(np.abs(y - y_ref) / tol)} of tolerance"
 
 
+PACK_TYPES = {"q4_0": 2, "q8_0": 8, "f32": 0}
+
+
+def _raw(w: np.ndarray, type_id: int) -> np.ndarray:
+    """w (rows, cols) as the bytes of type_id, one row per array row."""
+    return w.copy() if type_id == 0 else _core.quantize(w, type_id).reshape(w.shape[0], -1)
+
+
 def _has_packed_kernel(isa: str, type_id: int) -> bool:
-    raw = _core.quantize(np.zeros((16, 32), np.float32), type_id).reshape(16, -1)
+    raw = _raw(np.zeros((16, 32), np.float32), type_id)
     try:
         _core.gemm(_core.pack(raw, type_id, 16, 32), type_id, 16, 32, np.zeros(32, np.float32), isa, True)
     except ValueError as e:
@@ -98,13 +106,13 @@ def _has_packed_kernel(isa: str, type_id: int) -> bool:
     return True
 
 
-PACKED = [(isa, t) for isa in ISAS for t in ("q4_0", "q8_0") if _has_packed_kernel(isa, QUANT[t])]
+PACKED = [(isa, t) for isa in ISAS for t in PACK_TYPES if _has_packed_kernel(isa, PACK_TYPES[t])]
 
 
 def test_avx512_has_packed_kernels() -> None:
     """Where avx512 runs, its packed kernels exist (so the test below cannot pass by running nothing)."""
     if "avx512" in ISAS:
-        assert ("avx512", "q4_0") in PACKED and ("avx512", "q8_0") in PACKED
+        assert {("avx512", t) for t in PACK_TYPES} <= set(PACKED)
 
 
 @pytest.mark.parametrize("isa,type_name", PACKED)
@@ -114,15 +122,16 @@ def test_packed_gemm_matches_reference(isa: str, type_name: str, rows: int, cols
     """The packed kernel on pack()'s 16-row layout equals the reference on the file's bytes, from a
     buffer at any alignment (numpy's, here offset by one byte): the layout loses nothing."""
     rng = np.random.default_rng(rows + cols + n)
-    type_id = QUANT[type_name]
-    raw = _core.quantize(rng.standard_normal((rows, cols)).astype(np.float32), type_id).reshape(rows, -1)
+    type_id = PACK_TYPES[type_name]
+    raw = _raw(rng.standard_normal((rows, cols)).astype(np.float32), type_id)
     x = rng.standard_normal((n, cols)).astype(np.float32)
     packed = _core.pack(raw, type_id, rows, cols)
     shifted = np.empty(packed.size + 1, np.uint8)[1:]  # not 64-byte aligned
     shifted[:] = packed
-    w_exact = np.stack([_core.dequantize(r, type_id, cols) for r in raw]).astype(np.float64)
-    x_mag = np.abs(x).astype(np.float64) + np.abs(x).max(axis=1, keepdims=True) / 127
-    tol = 4 * (cols // 32 + 8) * 2.0**-24 * (x_mag @ np.abs(w_exact).T) + 1e-30
+    w_exact = raw.astype(np.float64) if type_id == 0 else np.stack([_core.dequantize(r, type_id, cols) for r in raw])
+    x_mag = np.abs(x).astype(np.float64) + (0 if type_id == 0 else np.abs(x).max(axis=1, keepdims=True) / 127)
+    k = cols if type_id == 0 else cols // 32  # terms of the float summation
+    tol = 4 * (k + 8) * 2.0**-24 * (x_mag @ np.abs(w_exact.astype(np.float64)).T) + 1e-30
     y_ref = _core.gemm(raw, type_id, rows, cols, x, "ref")
     for w in (packed, shifted):
         y = _core.gemm(w, type_id, rows, cols, x, isa, True)
@@ -134,7 +143,7 @@ def test_pack_rejects_bad_input() -> None:
     raw = _core.quantize(np.ones((16, 64), np.float32), 2).reshape(16, -1)
     with pytest.raises(ValueError, match="rows: expected a positive multiple of 16, found 8"):
         _core.pack(raw[:8], 2, 8, 64)
-    with pytest.raises(ValueError, match="type: expected q4_0 or q8_0"):
+    with pytest.raises(ValueError, match="type: expected q4_0, q8_0 or f32"):
         _core.pack(raw, 3, 16, 64)
     with pytest.raises(ValueError, match="w: expected"):
         _core.pack(raw, 2, 16, 96)

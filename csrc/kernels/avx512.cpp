@@ -509,6 +509,47 @@ void gemm_packed_avx512(const void* w, const float* x, float* y, int64_t rows, i
     rest_packed<P, TILE - 1>(n - t, W, xp, t, y + t * ldy, rows, nb, gb, ldy);
 }
 
+// F32 weights packed column by column (packed.h): column c of a group is 16 rows' weights, added to
+// 16 outputs at once times x_c broadcast. Two accumulators per token (even and odd columns), for
+// every NT alike, so a cell's order, and its bits, do not depend on n.
+template <int NT>
+void group_packed_f32(const float* g, const float* x, float* y, int64_t cols, int64_t ldy) {
+    __m512 acc[NT][2];
+    for (int j = 0; j < NT; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 2 <= cols; c += 2) { // unrolled, so that acc stays in registers
+        const __m512 w0 = _mm512_loadu_ps(g + c * PACK_ROWS), w1 = _mm512_loadu_ps(g + (c + 1) * PACK_ROWS);
+        for (int j = 0; j < NT; j++) {
+            acc[j][0] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[j * cols + c]), acc[j][0]);
+            acc[j][1] = _mm512_fmadd_ps(w1, _mm512_set1_ps(x[j * cols + c + 1]), acc[j][1]);
+        }
+    }
+    if (c < cols) {
+        const __m512 w0 = _mm512_loadu_ps(g + c * PACK_ROWS);
+        for (int j = 0; j < NT; j++) acc[j][0] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[j * cols + c]), acc[j][0]);
+    }
+    for (int j = 0; j < NT; j++) _mm512_storeu_ps(y + j * ldy, _mm512_add_ps(acc[j][0], acc[j][1]));
+}
+
+template <int NT>
+void rest_packed_f32(int64_t k, const float* W, const float* x, float* y, int64_t rows, int64_t cols, int64_t ldy) {
+    if (k == NT) {
+        for (int64_t r = 0; r < rows; r += PACK_ROWS) group_packed_f32<NT>(W + r * cols, x, y + r, cols, ldy);
+    } else if constexpr (NT > 1) {
+        rest_packed_f32<NT - 1>(k, W, x, y, rows, cols, ldy);
+    }
+}
+
+void gemm_packed_f32_avx512(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n,
+                            int64_t ldy) {
+    const auto* W = static_cast<const float*>(w);
+    int64_t t = 0;
+    for (; t + TILE <= n; t += TILE) {
+        for (int64_t r = 0; r < rows; r += PACK_ROWS) group_packed_f32<TILE>(W + r * cols, x + t * cols, y + t * ldy + r, cols, ldy);
+    }
+    rest_packed_f32<TILE - 1>(n - t, W, x + t * cols, y + t * ldy, rows, cols, ldy);
+}
+
 // ---- Mamba-1's selective scan (ssm_scan_ref in ref.cpp is the twin) -----------------------------
 
 // e^x, 16 lanes: 2^n · e^r with n = round(x·log₂e) and r = x − n·ln 2 (ln 2 in two parts, so r is
@@ -614,10 +655,11 @@ void ssm_scan_avx512(float* h, const float* a, int64_t N, const float* dt, const
 // Several tokens: on a transposed copy ST[j][i] = S[i][j] the three products run down 16 value rows
 // at once, with no horizontal sum: sa = −Σ_j ST[j]·kk_j, then per key column j
 // ST[j] ← ST[j]·w_j + sa·ka_j + v·k_j and y += ST[j]·r_j (two accumulators each, alternating j, so
-// the chains are half as long). The transposes cost 2·N² moves per call, more than one token's
-// work, so fewer than 4 tokens keep the row form (16 lanes along a row, one horizontal sum per
-// product). Head sizes that are not a multiple of 16, or above 64 (the registers' plan), go to
-// the reference.
+// the chains are half as long). The transposes cost 2·N² moves per call — about one token's work
+// — but every call takes this path, even for one token: a token's sums then run in one order
+// however the sequence is cut into calls, so prefill gives the bits of single steps (the C API and
+// the CLI's state files rely on it; a row form for decode broke that). Head sizes that are not a
+// multiple of 16, or above 64 (the registers' plan), go to the reference.
 
 thread_local scratch wkv_scratch;
 
@@ -643,15 +685,18 @@ void wkv7_columns(float* S, const float* r, const float* w, const float* k, cons
             sa[p][0] = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_add_ps(sa[p][0], sa[p][1]));
             vv[p] = _mm512_loadu_ps(v + 16 * p);
         }
-        for (int64_t j = 0; j < N; j++) {
-            const __m512 wj = _mm512_set1_ps(w[j]), kaj = _mm512_set1_ps(ka[j]), kj = _mm512_set1_ps(k[j]);
-            const __m512 rj = _mm512_set1_ps(r[j]);
-            for (int p = 0; p < NP; p++) {
-                float* row = ST + j * N + 16 * p;
-                __m512 s = _mm512_mul_ps(_mm512_load_ps(row), wj);
-                s = _mm512_fmadd_ps(vv[p], kj, _mm512_fmadd_ps(sa[p][0], kaj, s));
-                _mm512_store_ps(row, s);
-                yy[p][j & 1] = _mm512_fmadd_ps(s, rj, yy[p][j & 1]);
+        for (int64_t j = 0; j < N; j += 2) { // two columns per step, one per y accumulator (in registers)
+            for (int h = 0; h < 2; h++) {
+                const int64_t jj = j + h;
+                const __m512 wj = _mm512_set1_ps(w[jj]), kaj = _mm512_set1_ps(ka[jj]), kj = _mm512_set1_ps(k[jj]);
+                const __m512 rj = _mm512_set1_ps(r[jj]);
+                for (int p = 0; p < NP; p++) {
+                    float* row = ST + jj * N + 16 * p;
+                    __m512 s = _mm512_mul_ps(_mm512_load_ps(row), wj);
+                    s = _mm512_fmadd_ps(vv[p], kj, _mm512_fmadd_ps(sa[p][0], kaj, s));
+                    _mm512_store_ps(row, s);
+                    yy[p][h] = _mm512_fmadd_ps(s, rj, yy[p][h]);
+                }
             }
         }
         for (int p = 0; p < NP; p++) _mm512_storeu_ps(y + 16 * p, _mm512_add_ps(yy[p][0], yy[p][1]));
@@ -660,40 +705,16 @@ void wkv7_columns(float* S, const float* r, const float* w, const float* k, cons
         for (int64_t j = 0; j < N; j++) S[i * N + j] = ST[j * N + i];
 }
 
-template <int NP>
-void wkv7_rows(float* S, const float* r, const float* w, const float* k, const float* v, const float* kk,
-               const float* ka, float* y, int64_t stride, int64_t T) {
-    constexpr int64_t N = 16 * NP;
-    for (int64_t t = 0; t < T; t++, r += stride, w += stride, k += stride, v += stride, kk += stride, ka += stride,
-                 y += stride) {
-        for (int64_t i = 0; i < N; i++) {
-            float* Si = S + i * N;
-            __m512 acc = _mm512_setzero_ps();
-            for (int p = 0; p < NP; p++) acc = _mm512_fmadd_ps(_mm512_loadu_ps(Si + 16 * p), _mm512_loadu_ps(kk + 16 * p), acc);
-            const __m512 sa = _mm512_set1_ps(-_mm512_reduce_add_ps(acc)), vi = _mm512_set1_ps(v[i]);
-            __m512 yi = _mm512_setzero_ps();
-            for (int p = 0; p < NP; p++) {
-                __m512 s = _mm512_mul_ps(_mm512_loadu_ps(Si + 16 * p), _mm512_loadu_ps(w + 16 * p));
-                s = _mm512_fmadd_ps(vi, _mm512_loadu_ps(k + 16 * p), _mm512_fmadd_ps(sa, _mm512_loadu_ps(ka + 16 * p), s));
-                _mm512_storeu_ps(Si + 16 * p, s);
-                yi = _mm512_fmadd_ps(s, _mm512_loadu_ps(r + 16 * p), yi);
-            }
-            y[i] = _mm512_reduce_add_ps(yi);
-        }
-    }
-}
-
 void wkv7_avx512(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
                  const float* ka, float* y, int64_t stride, int64_t T) {
     using fn = void (*)(float*, const float*, const float*, const float*, const float*, const float*, const float*,
                         float*, int64_t, int64_t);
     static constexpr fn columns[4] = {wkv7_columns<1>, wkv7_columns<2>, wkv7_columns<3>, wkv7_columns<4>};
-    static constexpr fn rows[4] = {wkv7_rows<1>, wkv7_rows<2>, wkv7_rows<3>, wkv7_rows<4>};
     if (N % 16 != 0 || N < 16 || N > 64) {
         wkv7_ref(S, N, r, w, k, v, kk, ka, y, stride, T);
         return;
     }
-    (T >= 4 ? columns : rows)[N / 16 - 1](S, r, w, k, v, kk, ka, y, stride, T);
+    columns[N / 16 - 1](S, r, w, k, v, kk, ka, y, stride, T);
 }
 
 // ---- benchmark probes -----------------------------------------------------------------------
@@ -747,6 +768,7 @@ void override_avx512(kernel_table& t) {
     t.gemm[GGML_TYPE_Q5_1] = gemm_quant_avx512<dec_q5_1, quantize_row_q8_1>;
     t.packed[GGML_TYPE_Q8_0] = gemm_packed_avx512<pk_q8_0>;
     t.packed[GGML_TYPE_Q4_0] = gemm_packed_avx512<pk_q4_0>;
+    t.packed[GGML_TYPE_F32] = gemm_packed_f32_avx512;
 }
 
 } // namespace pyrnn

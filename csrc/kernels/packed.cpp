@@ -1,5 +1,5 @@
 // packed.cpp — the 16-row layout of packed.h: plain byte moves, no intrinsics (any ISA's kernel
-// may read it; only avx512.cpp does today).
+// may read it).
 #include "packed.h"
 
 #include <cstddef>
@@ -30,9 +30,10 @@ block_view view(uint32_t type) {
 
 uint64_t packed_scale_bytes(int64_t nb) { return (uint64_t(nb) * PACK_ROWS * 2 + 63) / 64 * 64; }
 
-bool packable(uint32_t type) { return type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q8_0; }
+bool packable(uint32_t type) { return type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q8_0 || type == GGML_TYPE_F32; }
 
 uint64_t packed_group_bytes(uint32_t type, int64_t cols) {
+    if (type == GGML_TYPE_F32) return uint64_t(cols) * PACK_ROWS * sizeof(float);
     const int64_t nb = cols / QK;
     return packed_scale_bytes(nb) + uint64_t(nb * chunks(type)) * 64;
 }
@@ -44,10 +45,19 @@ packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols
         p.rows = 0;
         return p;
     }
-    const int64_t nb = cols / QK, nc = chunks(type);
-    const uint64_t gb = packed_group_bytes(type, cols), rb = uint64_t(nb) * view(type).size;
-    const block_view bv = view(type);
+    const uint64_t gb = packed_group_bytes(type, cols);
     p.bytes.reset(static_cast<uint8_t*>(::operator new(gb * uint64_t(p.rows / PACK_ROWS), std::align_val_t(64))));
+    if (type == GGML_TYPE_F32) { // column c of a group: its 16 rows' values
+        const auto* src = static_cast<const float*>(w);
+        auto* out = reinterpret_cast<float*>(p.bytes.get());
+        for (int64_t g = 0; g < p.rows / PACK_ROWS; g++)
+            for (int64_t c = 0; c < cols; c++)
+                for (int64_t r = 0; r < PACK_ROWS; r++) out[(g * cols + c) * PACK_ROWS + r] = src[(g * PACK_ROWS + r) * cols + c];
+        return p;
+    }
+    const int64_t nb = cols / QK, nc = chunks(type);
+    const uint64_t rb = uint64_t(nb) * view(type).size;
+    const block_view bv = view(type);
     const auto* src = static_cast<const uint8_t*>(w);
     for (int64_t g = 0; g < p.rows / PACK_ROWS; g++) {
         uint8_t* out = p.bytes.get() + uint64_t(g) * gb;
@@ -69,6 +79,15 @@ packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols
 }
 
 void unpack_rows(uint32_t type, const packed_matrix& p, int64_t cols, void* out) {
+    if (type == GGML_TYPE_F32) {
+        const auto* in = reinterpret_cast<const float*>(p.data());
+        auto* dst = static_cast<float*>(out);
+        for (int64_t row = 0; row < p.rows; row++)
+            for (int64_t c = 0; c < cols; c++) {
+                dst[row * cols + c] = in[((row / PACK_ROWS) * cols + c) * PACK_ROWS + row % PACK_ROWS];
+            }
+        return;
+    }
     const int64_t nb = cols / QK, nc = chunks(type);
     const uint64_t gb = packed_group_bytes(type, cols);
     const block_view bv = view(type);

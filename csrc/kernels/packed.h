@@ -10,7 +10,11 @@
 // 64-byte chunk: one load feeds vpdpbusd for 16 rows at once, whose 16 int32 lanes are the 16 rows'
 // partial sums: no shuffle, no horizontal sum, and one input stream per 16 rows.
 //
-// Layout of one group of 16 rows with nb = cols / 32 blocks per row (groups follow each other):
+// F32 (LoRA matrices of quantized files; float models): a group is its 16 rows column by column,
+// out[c][r], so a kernel adds W[:, c]·x_c to 16 rows at once, with no horizontal sum (the row form
+// reduces a vector per row: most of the work when a row has only 32–64 columns).
+//
+// Layout of one quantized group of 16 rows with nb = cols / 32 blocks per row (groups follow each other):
 //   d:   nb × 16 fp16    the scales, block-major: d[b][r] (padded to a multiple of 64 bytes)
 //   qs:  nb × chunks × 64 bytes, chunk i of block b = rows 0..15's bytes 4i..4i+3 of that block
 //     Q4_0: 4 chunks of the stored nibble bytes (low nibbles: elements 4i..4i+3, high: 16+4i..)
@@ -42,10 +46,10 @@ struct packed_matrix {
 // (Not inline: avx512.cpp calls it, and an inline copy compiled there could serve other callers.)
 uint64_t packed_scale_bytes(int64_t nb);
 
-// True for the types this layout has (Q4_0, Q8_0).
+// True for the types this layout has (Q4_0, Q8_0, F32).
 bool packable(uint32_t type);
 
-// Bytes of one packed group of 16 rows of `cols` columns (cols a multiple of 32).
+// Bytes of one packed group of 16 rows of `cols` columns (for Q4_0/Q8_0 a multiple of 32).
 uint64_t packed_group_bytes(uint32_t type, int64_t cols);
 
 // The first rows / 16 · 16 rows of w (type, rows × cols, the file's layout), repacked. Throws

@@ -423,12 +423,12 @@ void check_activations(const std::vector<std::string>& isas) {
     }
 }
 
-// wkv7 against the reference over N = 16, 64 (the SIMD paths: rows for T < 4, columns from 4 on), and
+// wkv7 against the reference over N = 16, 64 (the SIMD path), and
 // 5, 33, 80 (handed to the reference), T = 1, 3, 4, 17 tokens, with RWKV-7's ranges: decays
 // w = exp(−0.607·σ) in (0.545, 1), kk unit-norm per head, ka = kk·a with a in (0, 1), and a stride
 // between tokens. The state and every y within 4·N units of 2⁻²⁴ times the largest magnitude of the
 // reference's (a summation bound over one step's N terms; the decays < 1 keep older steps' errors
-// from growing; measured ≤ 4.1).
+// from growing; measured ≤ 4.1); and one call's bits equal T one-token calls' (prefill = steps).
 void check_wkv7(const std::vector<std::string>& isas) {
     for (int64_t N : {int64_t(16), int64_t(64), int64_t(5), int64_t(33), int64_t(80)}) {
         for (int64_t T : {int64_t(1), int64_t(3), int64_t(4), int64_t(17)}) {
@@ -465,6 +465,14 @@ void check_wkv7(const std::vector<std::string>& isas) {
                 check(worst <= 4.0 * double(N) * kUnit * scale,
                       isa + " wkv7 N=" + std::to_string(N) + " T=" + std::to_string(T) + ": error " +
                           std::to_string(worst / (kUnit * scale)) + " ulp of the largest value");
+                // One call over T tokens gives the bits of T calls of one token (prefill = steps).
+                std::vector<float> S1 = S0, y1(size_t(T * stride), 0.0f);
+                for (int64_t t = 0; t < T; t++) {
+                    const size_t o = size_t(t * stride);
+                    kernels_for(isa)->wkv7(S1.data(), N, &r[o], &w[o], &k[o], &v[o], &kk[o], &ka[o], &y1[o], stride, 1);
+                }
+                check(S1 == S && y1 == y, isa + " wkv7 N=" + std::to_string(N) + " T=" + std::to_string(T) +
+                                              ": one call differs from T single-token calls");
             }
         }
     }
