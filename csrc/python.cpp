@@ -131,7 +131,9 @@ py::array_t<float> gemm(py::array w, uint32_t type, int64_t rows, int64_t cols,
 
 // W (rows × cols of `type`, the file's layout) in packed.h's 16-row layout, for gemm(packed=True).
 py::array_t<uint8_t> pack(py::array w, uint32_t type, int64_t rows, int64_t cols) {
-    if (!packable(type)) throw py::value_error("type: expected q4_0, q8_0 or f32 (the packed types), found " + std::to_string(type));
+    if (!packable(type)) {
+        throw py::value_error("type: expected q4_0, q8_0, f32, f16 or bf16 (the packed types), found " + std::to_string(type));
+    }
     if (rows <= 0 || rows % PACK_ROWS != 0) {
         throw py::value_error("rows: expected a positive multiple of " + std::to_string(PACK_ROWS) + ", found " + std::to_string(rows));
     }

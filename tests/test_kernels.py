@@ -88,12 +88,14 @@ def test_gemm_tokens_match_reference(isa: str, rows: int, cols: int, n: int, typ
     assert np.all(np.abs(y - y_ref) <= tol), f"max err {np.max(np.abs(y - y_ref) / tol)} of tolerance"
 
 
-PACK_TYPES = {"q4_0": 2, "q8_0": 8, "f32": 0}
+PACK_TYPES = {"q4_0": 2, "q8_0": 8, "f32": 0, "f16": 1}
 
 
 def _raw(w: np.ndarray, type_id: int) -> np.ndarray:
     """w (rows, cols) as the bytes of type_id, one row per array row."""
-    return w.copy() if type_id == 0 else _core.quantize(w, type_id).reshape(w.shape[0], -1)
+    if type_id in (0, 1):
+        return w.astype(np.float16 if type_id else np.float32)
+    return _core.quantize(w, type_id).reshape(w.shape[0], -1)
 
 
 def _has_packed_kernel(isa: str, type_id: int) -> bool:
@@ -128,9 +130,10 @@ def test_packed_gemm_matches_reference(isa: str, type_name: str, rows: int, cols
     packed = _core.pack(raw, type_id, rows, cols)
     shifted = np.empty(packed.size + 1, np.uint8)[1:]  # not 64-byte aligned
     shifted[:] = packed
-    w_exact = raw.astype(np.float64) if type_id == 0 else np.stack([_core.dequantize(r, type_id, cols) for r in raw])
-    x_mag = np.abs(x).astype(np.float64) + (0 if type_id == 0 else np.abs(x).max(axis=1, keepdims=True) / 127)
-    k = cols if type_id == 0 else cols // 32  # terms of the float summation
+    floats = type_id in (0, 1)
+    w_exact = raw.astype(np.float64) if floats else np.stack([_core.dequantize(r, type_id, cols) for r in raw])
+    x_mag = np.abs(x).astype(np.float64) + (0 if floats else np.abs(x).max(axis=1, keepdims=True) / 127)
+    k = cols if floats else cols // 32  # terms of the float summation
     tol = 4 * (k + 8) * 2.0**-24 * (x_mag @ np.abs(w_exact.astype(np.float64)).T) + 1e-30
     y_ref = _core.gemm(raw, type_id, rows, cols, x, "ref")
     for w in (packed, shifted):
@@ -143,7 +146,7 @@ def test_pack_rejects_bad_input() -> None:
     raw = _core.quantize(np.ones((16, 64), np.float32), 2).reshape(16, -1)
     with pytest.raises(ValueError, match="rows: expected a positive multiple of 16, found 8"):
         _core.pack(raw[:8], 2, 8, 64)
-    with pytest.raises(ValueError, match="type: expected q4_0, q8_0 or f32"):
+    with pytest.raises(ValueError, match="type: expected q4_0, q8_0, f32, f16 or bf16"):
         _core.pack(raw, 3, 16, 64)
     with pytest.raises(ValueError, match="w: expected"):
         _core.pack(raw, 2, 16, 96)

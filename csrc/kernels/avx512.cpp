@@ -509,45 +509,51 @@ void gemm_packed_avx512(const void* w, const float* x, float* y, int64_t rows, i
     rest_packed<P, TILE - 1>(n - t, W, xp, t, y + t * ldy, rows, nb, gb, ldy);
 }
 
-// F32 weights packed column by column (packed.h): column c of a group is 16 rows' weights, added to
-// 16 outputs at once times x_c broadcast. Two accumulators per token (even and odd columns), for
+// Float weights packed column by column (packed.h): column c of a group is 16 rows' weights, added
+// to 16 outputs at once times x_c broadcast. Two accumulators per token (even and odd columns), for
 // every NT alike, so a cell's order, and its bits, do not depend on n.
-template <int NT>
-void group_packed_f32(const float* g, const float* x, float* y, int64_t cols, int64_t ldy) {
+template <typename L, int NT>
+void group_packed_float(const typename L::type* g, const float* x, float* y, int64_t cols, int64_t ldy) {
     __m512 acc[NT][2];
     for (int j = 0; j < NT; j++) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
     int64_t c = 0;
     for (; c + 2 <= cols; c += 2) { // unrolled, so that acc stays in registers
-        const __m512 w0 = _mm512_loadu_ps(g + c * PACK_ROWS), w1 = _mm512_loadu_ps(g + (c + 1) * PACK_ROWS);
+        const __m512 w0 = L::v16(g + c * PACK_ROWS), w1 = L::v16(g + (c + 1) * PACK_ROWS);
         for (int j = 0; j < NT; j++) {
             acc[j][0] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[j * cols + c]), acc[j][0]);
             acc[j][1] = _mm512_fmadd_ps(w1, _mm512_set1_ps(x[j * cols + c + 1]), acc[j][1]);
         }
     }
     if (c < cols) {
-        const __m512 w0 = _mm512_loadu_ps(g + c * PACK_ROWS);
+        const __m512 w0 = L::v16(g + c * PACK_ROWS);
         for (int j = 0; j < NT; j++) acc[j][0] = _mm512_fmadd_ps(w0, _mm512_set1_ps(x[j * cols + c]), acc[j][0]);
     }
     for (int j = 0; j < NT; j++) _mm512_storeu_ps(y + j * ldy, _mm512_add_ps(acc[j][0], acc[j][1]));
 }
 
-template <int NT>
-void rest_packed_f32(int64_t k, const float* W, const float* x, float* y, int64_t rows, int64_t cols, int64_t ldy) {
+// Group g starts at element g·ge (ge: a group's elements, with its padding).
+template <typename L, int NT>
+void rest_packed_float(int64_t k, const typename L::type* W, int64_t ge, const float* x, float* y, int64_t rows,
+                       int64_t cols, int64_t ldy) {
     if (k == NT) {
-        for (int64_t r = 0; r < rows; r += PACK_ROWS) group_packed_f32<NT>(W + r * cols, x, y + r, cols, ldy);
+        for (int64_t r = 0; r < rows; r += PACK_ROWS) group_packed_float<L, NT>(W + r / PACK_ROWS * ge, x, y + r, cols, ldy);
     } else if constexpr (NT > 1) {
-        rest_packed_f32<NT - 1>(k, W, x, y, rows, cols, ldy);
+        rest_packed_float<L, NT - 1>(k, W, ge, x, y, rows, cols, ldy);
     }
 }
 
-void gemm_packed_f32_avx512(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n,
-                            int64_t ldy) {
-    const auto* W = static_cast<const float*>(w);
+template <typename L, uint32_t type>
+void gemm_packed_float_avx512(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n,
+                              int64_t ldy) {
+    const auto* W = static_cast<const typename L::type*>(w);
+    const auto ge = int64_t(packed_group_bytes(type, cols) / sizeof(typename L::type));
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) {
-        for (int64_t r = 0; r < rows; r += PACK_ROWS) group_packed_f32<TILE>(W + r * cols, x + t * cols, y + t * ldy + r, cols, ldy);
+        for (int64_t r = 0; r < rows; r += PACK_ROWS) {
+            group_packed_float<L, TILE>(W + r / PACK_ROWS * ge, x + t * cols, y + t * ldy + r, cols, ldy);
+        }
     }
-    rest_packed_f32<TILE - 1>(n - t, W, x + t * cols, y + t * ldy, rows, cols, ldy);
+    rest_packed_float<L, TILE - 1>(n - t, W, ge, x + t * cols, y + t * ldy, rows, cols, ldy);
 }
 
 // ---- Mamba-1's selective scan (ssm_scan_ref in ref.cpp is the twin) -----------------------------
@@ -768,7 +774,9 @@ void override_avx512(kernel_table& t) {
     t.gemm[GGML_TYPE_Q5_1] = gemm_quant_avx512<dec_q5_1, quantize_row_q8_1>;
     t.packed[GGML_TYPE_Q8_0] = gemm_packed_avx512<pk_q8_0>;
     t.packed[GGML_TYPE_Q4_0] = gemm_packed_avx512<pk_q4_0>;
-    t.packed[GGML_TYPE_F32] = gemm_packed_f32_avx512;
+    t.packed[GGML_TYPE_F32] = gemm_packed_float_avx512<load_f32, GGML_TYPE_F32>;
+    t.packed[GGML_TYPE_F16] = gemm_packed_float_avx512<load_f16, GGML_TYPE_F16>;
+    t.packed[GGML_TYPE_BF16] = gemm_packed_float_avx512<load_bf16, GGML_TYPE_BF16>;
 }
 
 } // namespace pyrnn

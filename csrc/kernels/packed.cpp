@@ -30,10 +30,19 @@ block_view view(uint32_t type) {
 
 uint64_t packed_scale_bytes(int64_t nb) { return (uint64_t(nb) * PACK_ROWS * 2 + 63) / 64 * 64; }
 
-bool packable(uint32_t type) { return type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q8_0 || type == GGML_TYPE_F32; }
+namespace {
+
+// Bytes per element of the float types, which pack column by column; 0 for the block types.
+uint64_t float_bytes(uint32_t type) {
+    return type == GGML_TYPE_F32 ? 4 : type == GGML_TYPE_F16 || type == GGML_TYPE_BF16 ? 2 : 0;
+}
+
+} // namespace
+
+bool packable(uint32_t type) { return type == GGML_TYPE_Q4_0 || type == GGML_TYPE_Q8_0 || float_bytes(type) != 0; }
 
 uint64_t packed_group_bytes(uint32_t type, int64_t cols) {
-    if (type == GGML_TYPE_F32) return uint64_t(cols) * PACK_ROWS * sizeof(float);
+    if (float_bytes(type) != 0) return (uint64_t(cols) * PACK_ROWS * float_bytes(type) + 63) / 64 * 64;
     const int64_t nb = cols / QK;
     return packed_scale_bytes(nb) + uint64_t(nb * chunks(type)) * 64;
 }
@@ -47,12 +56,16 @@ packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols
     }
     const uint64_t gb = packed_group_bytes(type, cols);
     p.bytes.reset(static_cast<uint8_t*>(::operator new(gb * uint64_t(p.rows / PACK_ROWS), std::align_val_t(64))));
-    if (type == GGML_TYPE_F32) { // column c of a group: its 16 rows' values
-        const auto* src = static_cast<const float*>(w);
-        auto* out = reinterpret_cast<float*>(p.bytes.get());
-        for (int64_t g = 0; g < p.rows / PACK_ROWS; g++)
+    if (const uint64_t e = float_bytes(type); e != 0) { // column c of a group: its 16 rows' values
+        const auto* src = static_cast<const uint8_t*>(w);
+        for (int64_t g = 0; g < p.rows / PACK_ROWS; g++) {
+            uint8_t* out = p.bytes.get() + uint64_t(g) * gb;
+            std::memset(out, 0, gb); // the padding to 64 bytes (F16/BF16, odd column counts)
             for (int64_t c = 0; c < cols; c++)
-                for (int64_t r = 0; r < PACK_ROWS; r++) out[(g * cols + c) * PACK_ROWS + r] = src[(g * PACK_ROWS + r) * cols + c];
+                for (int64_t r = 0; r < PACK_ROWS; r++) {
+                    std::memcpy(out + uint64_t(c * PACK_ROWS + r) * e, src + (uint64_t(g * PACK_ROWS + r) * uint64_t(cols) + uint64_t(c)) * e, e);
+                }
+        }
         return p;
     }
     const int64_t nb = cols / QK, nc = chunks(type);
@@ -79,12 +92,13 @@ packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols
 }
 
 void unpack_rows(uint32_t type, const packed_matrix& p, int64_t cols, void* out) {
-    if (type == GGML_TYPE_F32) {
-        const auto* in = reinterpret_cast<const float*>(p.data());
-        auto* dst = static_cast<float*>(out);
+    if (const uint64_t e = float_bytes(type); e != 0) {
+        const uint64_t gb = packed_group_bytes(type, cols);
+        auto* dst = static_cast<uint8_t*>(out);
         for (int64_t row = 0; row < p.rows; row++)
             for (int64_t c = 0; c < cols; c++) {
-                dst[row * cols + c] = in[((row / PACK_ROWS) * cols + c) * PACK_ROWS + row % PACK_ROWS];
+                const uint8_t* in = p.data() + uint64_t(row / PACK_ROWS) * gb + uint64_t(c * PACK_ROWS + row % PACK_ROWS) * e;
+                std::memcpy(dst + (uint64_t(row) * uint64_t(cols) + uint64_t(c)) * e, in, e);
             }
         return;
     }

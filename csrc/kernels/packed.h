@@ -10,9 +10,10 @@
 // 64-byte chunk: one load feeds vpdpbusd for 16 rows at once, whose 16 int32 lanes are the 16 rows'
 // partial sums: no shuffle, no horizontal sum, and one input stream per 16 rows.
 //
-// F32 (LoRA matrices of quantized files; float models): a group is its 16 rows column by column,
-// out[c][r], so a kernel adds W[:, c]·x_c to 16 rows at once, with no horizontal sum (the row form
-// reduces a vector per row: most of the work when a row has only 32–64 columns).
+// F32, F16, BF16 (float models; the LoRA matrices of quantized files): a group is its 16 rows column
+// by column, out[c][r] (padded to a multiple of 64 bytes), so a kernel adds W[:, c]·x_c to 16 rows
+// at once, with no horizontal sum (the row form reduces a vector per row: most of the work when a
+// row has only 32–64 columns) and one input stream per 16 rows.
 //
 // Layout of one quantized group of 16 rows with nb = cols / 32 blocks per row (groups follow each other):
 //   d:   nb × 16 fp16    the scales, block-major: d[b][r] (padded to a multiple of 64 bytes)
@@ -46,7 +47,7 @@ struct packed_matrix {
 // (Not inline: avx512.cpp calls it, and an inline copy compiled there could serve other callers.)
 uint64_t packed_scale_bytes(int64_t nb);
 
-// True for the types this layout has (Q4_0, Q8_0, F32).
+// True for the types this layout has (Q4_0, Q8_0, F32, F16, BF16).
 bool packable(uint32_t type);
 
 // Bytes of one packed group of 16 rows of `cols` columns (for Q4_0/Q8_0 a multiple of 32).
