@@ -3,6 +3,9 @@
 #include "packed.h"
 
 #include <cstddef>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 #include <cstring>
 
 #include "../quant.h"
@@ -55,7 +58,17 @@ packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols
         return p;
     }
     const uint64_t gb = packed_group_bytes(type, cols);
-    p.bytes.reset(static_cast<uint8_t*>(::operator new(gb * uint64_t(p.rows / PACK_ROWS), std::align_val_t(64))));
+    // From 2 MiB on, 2 MiB-aligned and advised into transparent huge pages: decode streams every
+    // packed byte once per token, and with 4 KiB pages the TLB misses cost more than the layout
+    // saves (RWKV-4 169M F16 decode 46 → 39 tok/s packed on 4 KiB pages, 48–51 on huge pages).
+    const uint64_t total = gb * uint64_t(p.rows / PACK_ROWS);
+    const bool huge = total >= (uint64_t(2) << 20);
+    const size_t align = huge ? size_t(2) << 20 : 64;
+    p.bytes = std::unique_ptr<uint8_t, aligned_release>(static_cast<uint8_t*>(::operator new(total, std::align_val_t(align))),
+                                                        aligned_release{align});
+#ifdef __linux__
+    if (huge) ::madvise(p.bytes.get(), total / (uint64_t(2) << 20) * (uint64_t(2) << 20), MADV_HUGEPAGE);
+#endif
     if (const uint64_t e = float_bytes(type); e != 0) { // column c of a group: its 16 rows' values
         const auto* src = static_cast<const uint8_t*>(w);
         for (int64_t g = 0; g < p.rows / PACK_ROWS; g++) {

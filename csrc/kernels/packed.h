@@ -33,12 +33,15 @@ namespace pyrnn {
 
 constexpr int64_t PACK_ROWS = 16; // rows per packed group
 
-// Owned, 64-byte aligned bytes of a packed matrix.
+// Frees what ::operator new(size, align) gave.
+struct aligned_release {
+    size_t align = 64;
+    void operator()(uint8_t* p) const { ::operator delete(p, std::align_val_t(align)); }
+};
+
+// Owned bytes of a packed matrix (64-byte aligned; 2 MiB from 2 MiB on, for huge pages).
 struct packed_matrix {
-    struct release {
-        void operator()(uint8_t* p) const { ::operator delete(p, std::align_val_t(64)); }
-    };
-    std::unique_ptr<uint8_t, release> bytes;
+    std::unique_ptr<uint8_t, aligned_release> bytes;
     int64_t rows = 0; // rows packed: a multiple of PACK_ROWS (the rest stay in the file's layout)
     const uint8_t* data() const { return bytes.get(); }
 };
