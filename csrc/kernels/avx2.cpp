@@ -278,19 +278,10 @@ void half_packed(const uint8_t* g, uint64_t sb, int h, const block_q8_0* xq, con
 
 template <typename P>
 void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
-    const int64_t nb = cols / QK, count = n * nb > 0 ? n * nb : 1;
-    // One allocation: the scales and starts first (4-byte aligned), then the 34-byte blocks.
-    auto* xd = static_cast<float*>(std::malloc((sizeof(float) + sizeof(int32_t) + sizeof(block_q8_0)) * size_t(count)));
-    if (xd == nullptr) std::abort();
-    auto* xs = reinterpret_cast<int32_t*>(xd + count);
-    auto* xq = reinterpret_cast<block_q8_0*>(xs + count);
-    for (int64_t t = 0; t < n; t++) quantize_row_q8_0(x + t * cols, xq + t * nb, cols);
-    for (int64_t k = 0; k < n * nb; k++) {
-        int32_t sum = 0;
-        for (int i = 0; i < QK; i++) sum += xq[k].qs[i];
-        xd[k] = half(xq[k].d);
-        xs[k] = -P::off * sum;
-    }
+    const int64_t nb = cols / QK;
+    void* mem = std::malloc(packed_x_bytes(n, cols));
+    if (mem == nullptr) std::abort();
+    const packed_x px = prepare_packed_x(mem, x, n, cols, P::off, quantize_row_q8_0);
     const auto* W = static_cast<const uint8_t*>(w);
     const uint64_t gb = packed_group_bytes(P::chunks == 4 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, cols);
     const uint64_t sb = packed_scale_bytes(nb);
@@ -299,12 +290,12 @@ void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int
         for (int h = 0; h < 2; h++) {
             int64_t t = 0;
             for (; t + PTILE <= n; t += PTILE) {
-                half_packed<P, PTILE>(g, sb, h, xq + t * nb, xd + t * nb, xs + t * nb, nb, y + t * ldy + r, ldy);
+                half_packed<P, PTILE>(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy);
             }
-            for (; t < n; t++) half_packed<P, 1>(g, sb, h, xq + t * nb, xd + t * nb, xs + t * nb, nb, y + t * ldy + r, ldy);
+            for (; t < n; t++) half_packed<P, 1>(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy);
         }
     }
-    std::free(xd);
+    std::free(mem);
 }
 
 // ---- benchmark probes -----------------------------------------------------------------------

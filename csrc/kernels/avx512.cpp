@@ -407,14 +407,6 @@ void gemm_quant_avx512(const void* w, const float* x, float* y, int64_t rows, in
 // starts at −off·Σq_x (off = 8, 128: the stored offset, once per token block, shared by all rows)
 // and is scaled by d_w·d_x, 16 rows per FMA. No lane shuffle and no horizontal sum.
 
-// A call's activations for the packed kernels: per token, nb q8_0 blocks, their scales as floats
-// and −off·Σq per block; block k of token t at t·nb + k.
-struct xpacked {
-    const block_q8_0* blocks;
-    const float* d;
-    const int32_t* start;
-};
-
 // One block's 8 weight vectors, from its chunks of 64 bytes (packed.h).
 struct pk_q4_0 {
     static constexpr int chunks = 4, off = 8;
@@ -443,7 +435,7 @@ inline __m512i broadcast_word(const int8_t* p) {
 // One group of 16 rows (nb blocks; its quant bytes from byte sb on) × NT tokens t0.. of prepared x;
 // y: row 0 of token t0.
 template <typename P, int NT>
-void group_packed(const uint8_t* g, uint64_t sb, const xpacked& xp, int64_t t0, float* y, int64_t nb, int64_t ldy) {
+void group_packed(const uint8_t* g, uint64_t sb, const packed_x& xp, int64_t t0, float* y, int64_t nb, int64_t ldy) {
     const auto* d = reinterpret_cast<const __m256i*>(g);
     const uint8_t* qs = g + sb;
     __m512 acc[NT];
@@ -468,7 +460,7 @@ void group_packed(const uint8_t* g, uint64_t sb, const xpacked& xp, int64_t t0, 
 }
 
 template <typename P, int NT>
-void groups_packed(const uint8_t* W, const xpacked& xp, int64_t t0, float* y, int64_t rows, int64_t nb, uint64_t gb,
+void groups_packed(const uint8_t* W, const packed_x& xp, int64_t t0, float* y, int64_t rows, int64_t nb, uint64_t gb,
                    int64_t ldy) {
     const uint64_t sb = packed_scale_bytes(nb);
     for (int64_t r = 0; r < rows; r += PACK_ROWS) {
@@ -477,7 +469,7 @@ void groups_packed(const uint8_t* W, const xpacked& xp, int64_t t0, float* y, in
 }
 
 template <typename P, int NT>
-void rest_packed(int64_t k, const uint8_t* W, const xpacked& xp, int64_t t0, float* y, int64_t rows, int64_t nb,
+void rest_packed(int64_t k, const uint8_t* W, const packed_x& xp, int64_t t0, float* y, int64_t rows, int64_t nb,
                  uint64_t gb, int64_t ldy) {
     if (k == NT) {
         groups_packed<P, NT>(W, xp, t0, y, rows, nb, gb, ldy);
@@ -488,20 +480,8 @@ void rest_packed(int64_t k, const uint8_t* W, const xpacked& xp, int64_t t0, flo
 
 template <typename P>
 void gemm_packed_avx512(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
-    const int64_t nb = cols / QK, count = n * nb;
-    const size_t block_bytes = (sizeof(block_q8_0) * size_t(count) + 63) / 64 * 64;
-    char* mem = x_scratch.get(block_bytes + size_t(count) * (sizeof(float) + sizeof(int32_t)) + 64);
-    auto* blocks = reinterpret_cast<block_q8_0*>(mem);
-    auto* d = reinterpret_cast<float*>(mem + block_bytes);
-    auto* start = reinterpret_cast<int32_t*>(d + count);
-    for (int64_t t = 0; t < n; t++) quantize_q8_0_avx512(x + t * cols, blocks + t * nb, cols);
-    for (int64_t k = 0; k < count; k++) {
-        int32_t sum = 0;
-        for (int i = 0; i < QK; i++) sum += blocks[k].qs[i];
-        d[k] = half(blocks[k].d);
-        start[k] = -P::off * sum;
-    }
-    const xpacked xp{blocks, d, start};
+    const int64_t nb = cols / QK;
+    const packed_x xp = prepare_packed_x(x_scratch.get(packed_x_bytes(n, cols)), x, n, cols, P::off, quantize_q8_0_avx512);
     const auto* W = static_cast<const uint8_t*>(w);
     const uint64_t gb = packed_group_bytes(P::chunks == 4 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, cols);
     int64_t t = 0;

@@ -104,6 +104,28 @@ packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols
     return p;
 }
 
+size_t packed_x_bytes(int64_t n, int64_t cols) {
+    const size_t count = size_t(n * (cols / QK) > 0 ? n * (cols / QK) : 1);
+    return count * (sizeof(float) + sizeof(int32_t) + sizeof(block_q8_0));
+}
+
+packed_x prepare_packed_x(void* mem, const float* x, int64_t n, int64_t cols, int32_t off,
+                          void (*quantize_x)(const float*, block_q8_0*, int64_t)) {
+    const int64_t nb = cols / QK, count = n * nb > 0 ? n * nb : 1;
+    packed_x px; // the scales and starts first (4-byte aligned), then the 34-byte blocks
+    px.d = static_cast<float*>(mem);
+    px.start = reinterpret_cast<int32_t*>(px.d + count);
+    px.blocks = reinterpret_cast<block_q8_0*>(px.start + count);
+    for (int64_t t = 0; t < n; t++) quantize_x(x + t * cols, px.blocks + t * nb, cols);
+    for (int64_t k = 0; k < n * nb; k++) {
+        int32_t sum = 0;
+        for (int i = 0; i < QK; i++) sum += px.blocks[k].qs[i];
+        px.d[k] = fp16_to_fp32(px.blocks[k].d);
+        px.start[k] = -off * sum;
+    }
+    return px;
+}
+
 void unpack_rows(uint32_t type, const packed_matrix& p, int64_t cols, void* out) {
     if (const uint64_t e = float_bytes(type); e != 0) {
         const uint64_t gb = packed_group_bytes(type, cols);

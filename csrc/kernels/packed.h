@@ -29,6 +29,8 @@
 #include <memory>
 #include <new>
 
+#include "../quant.h"
+
 namespace pyrnn {
 
 constexpr int64_t PACK_ROWS = 16; // rows per packed group
@@ -62,5 +64,24 @@ packed_matrix pack_rows(uint32_t type, const void* w, int64_t rows, int64_t cols
 
 // The inverse, for tests: p's p.rows rows back in the file's layout (row_bytes(type, cols) each).
 void unpack_rows(uint32_t type, const packed_matrix& p, int64_t cols, void* out);
+
+// A call's activations for the packed Q4_0/Q8_0 kernels: token t's block b at k = t·nb + b, as
+// quantized (its 32 q, broadcast 4 at a time), its scale as a float, and −off·Σq, where the integer
+// block sum starts (off: the stored weights' offset, Q4_0's 8 or Q8_0's 128 for q + 128; 0 where the
+// kernel restores signed q).
+struct packed_x {
+    float* d;
+    int32_t* start;
+    block_q8_0* blocks;
+};
+
+// Bytes of memory prepare_packed_x needs for n tokens of cols floats.
+size_t packed_x_bytes(int64_t n, int64_t cols);
+
+// Quantizes x (n tokens of cols floats) with quantize_x (quantize_row_q8_0 or an ISA's byte-exact
+// twin) into mem (packed_x_bytes(n, cols) bytes, 4-byte aligned) and fills the scales and starts.
+// Plain C++ in packed.cpp: the ISA files call it rather than each carrying a copy.
+packed_x prepare_packed_x(void* mem, const float* x, int64_t n, int64_t cols, int32_t off,
+                          void (*quantize_x)(const float*, block_q8_0*, int64_t));
 
 } // namespace pyrnn
