@@ -596,6 +596,10 @@ inline __m512 silu16(__m512 x) {
     return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
+inline __m512 sigmoid16(__m512 x) {
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
 inline __m512 softplus16(__m512 x) {
     const __mmask16 linear = _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_GT_OQ);
     return _mm512_mask_mov_ps(log1p16(exp16(x)), linear, x);
@@ -744,6 +748,8 @@ void override_avx512(kernel_table& t) {
     t.wkv7 = wkv7_avx512;
     t.silu = activation_avx512<silu16, silu_ref>;
     t.softplus = activation_avx512<softplus16, softplus_ref>;
+    t.sigmoid = activation_avx512<sigmoid16, sigmoid_ref>;
+    t.exp = activation_avx512<exp16, exp_ref>;
     t.gemm[GGML_TYPE_F32] = gemm_float_avx512<load_f32>;
     t.gemm[GGML_TYPE_F16] = gemm_float_avx512<load_f16>;
     t.gemm[GGML_TYPE_BF16] = gemm_float_avx512<load_bf16>;

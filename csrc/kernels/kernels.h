@@ -49,10 +49,13 @@ struct kernel_table {
     // Activations over n floats (y may alias x), as torch computes them in float32:
     //   silu:     y = x·σ(x) = x / (1 + e^−x)
     //   softplus: y = x above 20 (torch's threshold), else log1p(e^x)
+    //   sigmoid:  y = 1 / (1 + e^−x);   exp: y = e^x
     // The SIMD twins differ from the reference (std::exp, std::log1p) by a few ulp; non-finite
     // inputs give the reference's values.
     void (*silu)(const float* x, float* y, int64_t n) = nullptr;
     void (*softplus)(const float* x, float* y, int64_t n) = nullptr;
+    void (*sigmoid)(const float* x, float* y, int64_t n) = nullptr;
+    void (*exp)(const float* x, float* y, int64_t n) = nullptr;
     // Benchmark probes (models never call them): read n floats once; run iters rounds of 16
     // independent vector-wide FMAs (the reference runs scalar ones) and return a value that depends on all.
     float (*sum_f32)(const float* a, int64_t n) = nullptr;
@@ -65,6 +68,8 @@ void wkv7_ref(float* S, int64_t N, const float* r, const float* w, const float* 
               const float* ka, float* y, int64_t stride, int64_t T);
 void silu_ref(const float* x, float* y, int64_t n);
 void softplus_ref(const float* x, float* y, int64_t n);
+void sigmoid_ref(const float* x, float* y, int64_t n);
+void exp_ref(const float* x, float* y, int64_t n);
 
 // Fill / override entry points, one per kernel file.
 void fill_ref(kernel_table& t);

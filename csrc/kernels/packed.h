@@ -1,5 +1,6 @@
 // packed.h — weight matrices repacked at load time, 16 rows side by side, for the kernels that
-// compute 16 rows at once (one row per 32-bit lane of a 512-bit register).
+// compute several rows at once, one row per 32-bit lane (16 per AVX-512 register, 8 per AVX2
+// register, 4 per NEON register).
 //
 //   packed_matrix p = pack_rows(GGML_TYPE_Q4_0, w, rows, cols);   // rows ≥ 16; the first rows/16·16
 //   kernels().packed[GGML_TYPE_Q4_0](p.data(), x, y, p.rows, cols, n, ldy); // as gemm, on those rows

@@ -192,6 +192,14 @@ void silu_ref(const float* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + std::exp(-x[i]));
 }
 
+void sigmoid_ref(const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + std::exp(-x[i]));
+}
+
+void exp_ref(const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = std::exp(x[i]);
+}
+
 void softplus_ref(const float* x, float* y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] > 20.0f ? x[i] : std::log1p(std::exp(x[i]));
 }
@@ -204,6 +212,8 @@ void fill_ref(kernel_table& t) {
     t.wkv7 = wkv7_ref;
     t.silu = silu_ref;
     t.softplus = softplus_ref;
+    t.sigmoid = sigmoid_ref;
+    t.exp = exp_ref;
     t.sum_f32 = sum_f32_ref;
     t.fma_probe = fma_probe_ref;
     t.gemm[GGML_TYPE_F32] = gemm_float_ref<float, dot_f32_f32>;

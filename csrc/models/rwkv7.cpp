@@ -60,15 +60,18 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
     matmul(ly.wr, xr, r.data(), T);
     matmul(ly.wk, xk, k.data(), T);
     matmul(ly.wv, xv, v.data(), T);
+    const kernel_table& kn = kernels();
     auto lora = [&](const matrix& down, const matrix& up, const float* in, float* out, auto act) {
         std::vector<float> h(size_t(T * down.rows));
         matmul(down, in, h.data(), T);
-        for (float& e : h) e = act(e);
+        act(h.data(), int64_t(h.size()));
         matmul(up, h.data(), out, T);
     };
-    auto identity = [](float e) { return e; };
-    auto tanh_f = [](float e) { return std::tanh(e); };
-    auto sigmoid_f = [](float e) { return sigmoid(e); };
+    auto identity = [](float*, int64_t) {};
+    auto tanh_f = [](float* h, int64_t n) {
+        for (int64_t i = 0; i < n; i++) h[i] = std::tanh(h[i]);
+    };
+    auto sigmoid_f = [&](float* h, int64_t n) { kn.sigmoid(h, h, n); };
     lora(ly.w1, ly.w2, xw, wl.data(), tanh_f);
     lora(ly.a1, ly.a2, xa, a.data(), identity);
     lora(ly.g1, ly.g2, xg, g.data(), sigmoid_f);
@@ -78,12 +81,16 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
     std::vector<float> kk(TC), kka(TC), w(TC);
     for_tokens(T, [&](int64_t t) {
         float *kt = &k[t * C], *vt = &v[t * C], *at = &a[t * C];
-        float *kkt = &kk[t * C], *wt = &w[t * C];
+        float *kkt = &kk[t * C], *wt = &w[t * C], *wlt = &wl[t * C];
         for (int64_t c = 0; c < C; c++) {
-            at[c] = sigmoid(ly.a0[c] + at[c]);
-            wt[c] = std::exp(-0.606531f * sigmoid(ly.w0[c] + wl[t * C + c]));
+            at[c] += ly.a0[c];
+            wlt[c] += ly.w0[c];
             kkt[c] = kt[c] * ly.k_k[c];
         }
+        kn.sigmoid(at, at, C); // a = σ(a0 + a)
+        kn.sigmoid(wlt, wt, C); // w = exp(−0.606531·σ(w0 + wl))
+        for (int64_t c = 0; c < C; c++) wt[c] *= -0.606531f;
+        kn.exp(wt, wt, C);
         for (int64_t h = 0; h < H; h++) { // kk ← per-head L2 normalise (eps 1e-12, as F.normalize)
             float ss = 0.0f;
             for (int64_t i = 0; i < N; i++) ss += kkt[h * N + i] * kkt[h * N + i];
@@ -97,9 +104,10 @@ void rwkv7_model::time_mix(const rwkv7_layer& ly, bool first_layer, float* x, fl
         if (first_layer) {
             for (int64_t c = 0; c < C; c++) v_first[t * C + c] = vt[c];
         } else {
-            for (int64_t c = 0; c < C; c++) {
-                vt[c] += (v_first[t * C + c] - vt[c]) * sigmoid(ly.v0[c] + vg[t * C + c]);
-            }
+            float* vgt = &vg[t * C];
+            for (int64_t c = 0; c < C; c++) vgt[c] += ly.v0[c];
+            kn.sigmoid(vgt, vgt, C);
+            for (int64_t c = 0; c < C; c++) vt[c] += (v_first[t * C + c] - vt[c]) * vgt[c];
         }
     });
     // The recurrence, head by head over the chunk (heads are independent: split over the threads; a

@@ -368,7 +368,7 @@ void check_ssm_scan(const std::vector<std::string>& isas) {
 // extreme to −8/−16 exactly, so the opposite extreme may clip by one full step; the others round
 // to nearest (half a step). fp16 storage of d and m adds at most 2⁻⁹ of the block's max |x|, or,
 // where d is an fp16 subnormal (tiny blocks), half its spacing 2⁻²⁵ per unit of |q|.
-// silu and softplus against the reference (std::exp, std::log1p) over a sweep of [−110, 110] and
+// silu, softplus, sigmoid and exp against the reference (std::exp, std::log1p) over a sweep of [−110, 110] and
 // the edges (±inf, NaN, ±0, subnormals, softplus's threshold 20, exp's clamps): NaN where the
 // reference gives NaN, within `ulps` units in the last place of the reference's value where that is
 // normal, within 2⁻¹⁴⁹ where it is subnormal or zero. The sweep's odd length leaves a masked tail;
@@ -388,7 +388,8 @@ void check_activations(const std::vector<std::string>& isas) {
     };
     // exp16's 2 ulp, then 1 + e, the quotient and the log each rounded here and in the reference:
     // measured worst 4 ulp (silu, near x = −17) and 2 ulp (softplus).
-    const op ops[] = {{"silu", &kernel_table::silu, 6.0}, {"softplus", &kernel_table::softplus, 6.0}};
+    const op ops[] = {{"silu", &kernel_table::silu, 6.0}, {"softplus", &kernel_table::softplus, 6.0},
+                      {"sigmoid", &kernel_table::sigmoid, 6.0}, {"exp", &kernel_table::exp, 6.0}};
     for (const op& o : ops) {
         std::vector<float> want(static_cast<size_t>(sweep));
         (kernels_for("ref")->*o.fn)(x.data(), want.data(), sweep);
