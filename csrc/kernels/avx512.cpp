@@ -12,7 +12,9 @@
 //
 // GEMM tiles: R weight rows × NT tokens; the 32 vector registers allow R·NT = 16 accumulators. The
 // tokens left after the full tiles go in one more pass (NT = the remainder), so each weight row is
-// read ⌈n / TILE⌉ times, never once per token.
+// read ⌈n / TILE⌉ times, never once per token. Matrices the loader repacked (packed.h: Q4_0, Q8_0,
+// F32, F16, BF16) run the packed kernels further down instead, 16 rows per register, which is
+// what models mostly use; the row kernels serve the other types and the rows past the last group.
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12's AVX-512 headers warn about their own `__m256d __Y = __Y;` (GCC bug 105593, fixed in 13).
 #pragma GCC diagnostic ignored "-Wuninitialized"
