@@ -223,6 +223,7 @@ inline __m256i word(const int8_t* p) {
 }
 
 struct pk_q4_0 {
+    static constexpr uint32_t type = GGML_TYPE_Q4_0;
     static constexpr int chunks = 4, off = 8;
     static void weights(const uint8_t* qs, int h, __m256i (&w)[8]) { // w[k] pairs with x's word k
         const __m256i m = _mm256_set1_epi8(0x0f);
@@ -239,6 +240,7 @@ struct pk_q4_0 {
     }
 };
 struct pk_q8_0 {
+    static constexpr uint32_t type = GGML_TYPE_Q8_0;
     static constexpr int chunks = 8, off = 0;
     static void weights(const uint8_t* qs, int h, __m256i (&w)[8]) {
         for (int i = 0; i < 8; i++) {
@@ -283,7 +285,7 @@ void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int
     if (mem == nullptr) std::abort();
     const packed_x px = prepare_packed_x(mem, x, n, cols, P::off, quantize_row_q8_0);
     const auto* W = static_cast<const uint8_t*>(w);
-    const uint64_t gb = packed_group_bytes(P::chunks == 4 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, cols);
+    const uint64_t gb = packed_group_bytes(P::type, cols);
     const uint64_t sb = packed_scale_bytes(nb);
     for (int64_t r = 0; r < rows; r += PACK_ROWS) {
         const uint8_t* g = W + uint64_t(r / PACK_ROWS) * gb;

@@ -411,6 +411,7 @@ void gemm_quant_avx512(const void* w, const float* x, float* y, int64_t rows, in
 
 // One block's 8 weight vectors, from its chunks of 64 bytes (packed.h).
 struct pk_q4_0 {
+    static constexpr uint32_t type = GGML_TYPE_Q4_0;
     static constexpr int chunks = 4, off = 8;
     static void weights(const uint8_t* qs, __m512i (&w)[8]) {
         const __m512i m = _mm512_set1_epi8(0x0f);
@@ -422,6 +423,7 @@ struct pk_q4_0 {
     }
 };
 struct pk_q8_0 {
+    static constexpr uint32_t type = GGML_TYPE_Q8_0;
     static constexpr int chunks = 8, off = 128;
     static void weights(const uint8_t* qs, __m512i (&w)[8]) {
         for (int i = 0; i < 8; i++) w[i] = _mm512_loadu_si512(qs + 64 * i);
@@ -485,7 +487,7 @@ void gemm_packed_avx512(const void* w, const float* x, float* y, int64_t rows, i
     const int64_t nb = cols / QK;
     const packed_x xp = prepare_packed_x(x_scratch.get(packed_x_bytes(n, cols)), x, n, cols, P::off, quantize_q8_0_avx512);
     const auto* W = static_cast<const uint8_t*>(w);
-    const uint64_t gb = packed_group_bytes(P::chunks == 4 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, cols);
+    const uint64_t gb = packed_group_bytes(P::type, cols);
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) groups_packed<P, TILE>(W, xp, t, y + t * ldy, rows, nb, gb, ldy);
     rest_packed<P, TILE - 1>(n - t, W, xp, t, y + t * ldy, rows, nb, gb, ldy);
@@ -594,13 +596,13 @@ inline __m512 log1p16(__m512 u) {
     return _mm512_mask_mov_ps(r, one, u);
 }
 
-inline __m512 silu16(__m512 x) {
-    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+inline __m512 one_plus_exp_neg16(__m512 x) { // 1 + e^−x, the denominator of σ(x)
+    return _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x)));
 }
 
-inline __m512 sigmoid16(__m512 x) {
-    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
+inline __m512 silu16(__m512 x) { return _mm512_div_ps(x, one_plus_exp_neg16(x)); }
+
+inline __m512 sigmoid16(__m512 x) { return _mm512_div_ps(_mm512_set1_ps(1.0f), one_plus_exp_neg16(x)); }
 
 inline __m512 softplus16(__m512 x) {
     const __mmask16 linear = _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_GT_OQ);

@@ -133,6 +133,7 @@ void gemm_quant_neon(const void* w, const float* x, float* y, int64_t rows, int6
 constexpr int PTILE = 4; // tokens per pass over a packed group
 
 struct pk_q4_0 {
+    static constexpr uint32_t type = GGML_TYPE_Q4_0;
     static constexpr int chunks = 4, off = 8;
     static void weights(const uint8_t* qs, int quad, int8x16_t (&w)[8]) { // w[k] pairs with x's word k
         for (int i = 0; i < 4; i++) {
@@ -143,6 +144,7 @@ struct pk_q4_0 {
     }
 };
 struct pk_q8_0 {
+    static constexpr uint32_t type = GGML_TYPE_Q8_0;
     static constexpr int chunks = 8, off = 0;
     static void weights(const uint8_t* qs, int quad, int8x16_t (&w)[8]) {
         for (int i = 0; i < 8; i++) w[i] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(qs + 64 * i + 16 * quad), vdupq_n_u8(0x80)));
@@ -187,7 +189,7 @@ void gemm_packed_neon(const void* w, const float* x, float* y, int64_t rows, int
     if (mem == nullptr) std::abort();
     const packed_x px = prepare_packed_x(mem, x, n, cols, P::off, quantize_row_q8_0); // as ref.cpp quantizes
     const auto* W = static_cast<const uint8_t*>(w);
-    const uint64_t gb = packed_group_bytes(P::chunks == 4 ? GGML_TYPE_Q4_0 : GGML_TYPE_Q8_0, cols);
+    const uint64_t gb = packed_group_bytes(P::type, cols);
     const uint64_t sb = packed_scale_bytes(nb);
     for (int64_t r = 0; r < rows; r += PACK_ROWS) {
         const uint8_t* g = W + uint64_t(r / PACK_ROWS) * gb;
