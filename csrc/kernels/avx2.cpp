@@ -1,7 +1,7 @@
 // avx2.cpp — AVX2 + FMA + F16C overrides. Built with -mavx2 -mfma -mf16c; reached only through
 // the table after dispatch has checked the CPU. Code compiled with AVX2 must never be picked by
 // the linker for a caller on an older CPU: everything here has internal linkage, and no standard
-// library template is instantiated (hence malloc, not vector).
+// library template is instantiated (hence x86_common.h's scratch, not vector).
 //
 // GEMM tiles: a few weight rows × 4 tokens, so each vector loaded feeds several FMAs and the
 // independent accumulators hide the FMA latency. A single token (decode, and the tokens left over)
@@ -22,6 +22,8 @@ namespace pyrnn {
 namespace {
 
 constexpr int TILE = 4; // tokens per weight-row pass
+
+thread_local scratch x_scratch; // the quantized activations of this thread's gemm calls
 
 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
@@ -104,6 +106,54 @@ void gemm_float_avx2(const void* w, const float* x, float* y, int64_t rows, int6
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_float<L, 2, TILE>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
     for (; t < n; t++) rows_float<L, 1, 1>(W, x + t * cols, y + t * ldy, rows, cols, ldy);
+}
+
+// ---- activation quantizer (quantize_row_q8_0 is the twin) -------------------------------------------
+
+inline float hmax(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+// x → q8_0 blocks, byte for byte what quantize_row_q8_0 writes: the same amax, d and x·(1/d), and
+// roundf (halves away from zero) as truncation plus one step where the dropped part is ≥ ½. A block
+// holding inf or NaN goes to the reference, which makes its scale NaN.
+void quantize_q8_0_avx2(const float* x, block_q8_0* y, int64_t n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 inf = _mm256_set1_ps(__builtin_inff()), half_ = _mm256_set1_ps(0.5f);
+    const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+    const __m256 sign_bit = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000u))), one = _mm256_set1_ps(1.0f);
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        __m256 v[4], amax = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + 8 * i);
+            const __m256 a = _mm256_and_ps(v[i], abs_mask);
+            bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, inf, _CMP_NLT_UQ));
+            amax = _mm256_max_ps(amax, a);
+        }
+        if (_mm256_movemask_ps(bad) != 0) { // inf or NaN
+            quantize_row_q8_0(x, y + b, QK);
+            continue;
+        }
+        const float d = hmax(amax) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = fp32_to_fp16(d);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) {
+            const __m256 s = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
+            const __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m256 up = _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(s, t), abs_mask), half_, _CMP_GE_OQ);
+            const __m256 step = _mm256_or_ps(_mm256_and_ps(s, sign_bit), one); // ±1 with s's sign
+            const __m256 r = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, _mm256_and_ps(up, step)), lo), hi);
+            q[i] = _mm256_cvtps_epi32(r);
+        }
+        // packs interleave the 128-bit lanes: bytes come out as 4-element runs of q0 q1 q2 q3 (low
+        // halves), then the high halves; one dword permute restores the order
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[b].qs),
+                            _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
 }
 
 // ---- quantized weights × 8-bit activations (the reference twins are dot_q*_ in ref.cpp) --------
@@ -192,14 +242,12 @@ template <typename D, void (*quantize_x)(const float*, typename D::xblock*, int6
 void gemm_quant_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const int64_t nb = cols / QK;
     using xblock = typename D::xblock;
-    auto* xq = static_cast<xblock*>(std::malloc(sizeof(xblock) * size_t(n * nb > 0 ? n * nb : 1)));
-    if (xq == nullptr) std::abort();
+    auto* xq = reinterpret_cast<xblock*>(x_scratch.get(sizeof(xblock) * size_t(n * nb > 0 ? n * nb : 1)));
     for (int64_t t = 0; t < n; t++) quantize_x(x + t * cols, xq + t * nb, cols);
     const auto* W = static_cast<const typename D::block*>(w);
     int64_t t = 0;
     for (; t + TILE <= n; t += TILE) rows_quant<D, 1, TILE>(W, xq + t * nb, y + t * ldy, rows, nb, ldy);
     for (; t < n; t++) rows_quant<D, 1, 1>(W, xq + t * nb, y + t * ldy, rows, nb, ldy);
-    std::free(xq);
 }
 
 // ---- weights in packed.h's 16-row layout: rows 8h..8h+7 of a group in the int32 lanes of half h --
@@ -281,9 +329,7 @@ void half_packed(const uint8_t* g, uint64_t sb, int h, const block_q8_0* xq, con
 template <typename P>
 void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const int64_t nb = cols / QK;
-    void* mem = std::malloc(packed_x_bytes(n, cols));
-    if (mem == nullptr) std::abort();
-    const packed_x px = prepare_packed_x(mem, x, n, cols, P::off, quantize_row_q8_0);
+    const packed_x px = prepare_packed_x(x_scratch.get(packed_x_bytes(n, cols)), x, n, cols, P::off, quantize_q8_0_avx2);
     const auto* W = static_cast<const uint8_t*>(w);
     const uint64_t gb = packed_group_bytes(P::type, cols);
     const uint64_t sb = packed_scale_bytes(nb);
@@ -297,7 +343,193 @@ void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int
             for (; t < n; t++) half_packed<P, 1>(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy);
         }
     }
-    std::free(mem);
+}
+
+// ---- e^x and the activations built on it (avx512.cpp's exp16 family, 8 lanes, the same steps) ------
+
+// e^x: 2^n · e^r with n = round(x·log₂e), r = x − n·ln 2 (ln 2 in two parts), e^r ≈ 1 + r + r²·P(r)
+// (Cephes expf's P); within 2 ulp of std::exp. x is clamped to [−104, 89] in the order that lets a
+// NaN through. AVX2 has no scalef: 2^n (n in [−150, 128]) is applied as two exponent-field factors
+// 2^⌊n/2⌋ · 2^(n−⌊n/2⌋), each a normal float; the first product is exact, so the result is rounded
+// once, as scalef rounds it.
+inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x)); // NaN stays NaN
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+    const __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const auto pow2 = [](__m256i k) { // 2^k for k in [−126, 127]
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23));
+    };
+    return _mm256_mul_ps(_mm256_mul_ps(e, pow2(n1)), pow2(n2));
+}
+
+// ln x for finite x ≥ 1: x = m·2^k with m in [√½, √2] (exponent and mantissa fields; x is normal),
+// ln m from Cephes logf's polynomial in f = m − 1, as avx512.cpp's log16.
+inline __m256 log8(__m256 x) {
+    const __m256i bits = _mm256_castps_si256(x);
+    __m256 k = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+    __m256 m = _mm256_castsi256_ps(
+        _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000))); // [1, 2)
+    const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356f), _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+    k = _mm256_add_ps(k, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+    const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), z = _mm256_mul_ps(f, f);
+    __m256 p = _mm256_set1_ps(7.0376836292e-2f);
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
+    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
+    __m256 y = _mm256_mul_ps(_mm256_mul_ps(f, z), p);
+    y = _mm256_fmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), y);
+    y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
+    return _mm256_fmadd_ps(k, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
+}
+
+// log1p(u) for u ≥ 0: ln w · u / (w − 1) with w = 1 + u rounded; u itself where w rounds to 1.
+inline __m256 log1p8(__m256 u) {
+    const __m256 w = _mm256_add_ps(u, _mm256_set1_ps(1.0f));
+    const __m256 one = _mm256_cmp_ps(w, _mm256_set1_ps(1.0f), _CMP_EQ_OQ);
+    const __m256 r = _mm256_mul_ps(log8(w), _mm256_div_ps(u, _mm256_sub_ps(w, _mm256_set1_ps(1.0f))));
+    return _mm256_blendv_ps(r, u, one);
+}
+
+inline __m256 one_plus_exp_neg8(__m256 x) { // 1 + e^−x, the denominator of σ(x)
+    return _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+}
+
+inline __m256 silu8(__m256 x) { return _mm256_div_ps(x, one_plus_exp_neg8(x)); }
+
+inline __m256 sigmoid8(__m256 x) { return _mm256_div_ps(_mm256_set1_ps(1.0f), one_plus_exp_neg8(x)); }
+
+inline __m256 softplus8(__m256 x) {
+    const __m256 linear = _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_GT_OQ);
+    return _mm256_blendv_ps(log1p8(exp8(x)), x, linear);
+}
+
+// 8 lanes at a time; the tail goes through a zero-padded copy, so an element's value does not depend
+// on where it sits. A piece holding inf or NaN goes to the reference (ref), whose values there (e.g.
+// silu(−inf) = NaN) the clamped exp8 would not give.
+template <__m256 (*f8)(__m256), void (*ref)(const float*, float*, int64_t)>
+void activation_avx2(const float* x, float* y, int64_t n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), inf = _mm256_set1_ps(__builtin_inff());
+    for (int64_t i = 0; i < n; i += 8) {
+        const int64_t m = n - i >= 8 ? 8 : n - i;
+        float tail[8] = {};
+        if (m < 8) std::memcpy(tail, x + i, sizeof(float) * size_t(m));
+        const __m256 v = _mm256_loadu_ps(m < 8 ? tail : x + i);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(v, abs_mask), inf, _CMP_NLT_UQ)) != 0) {
+            ref(x + i, y + i, m);
+            continue;
+        }
+        if (m == 8) {
+            _mm256_storeu_ps(y + i, f8(v));
+        } else {
+            _mm256_storeu_ps(tail, f8(v));
+            std::memcpy(y + i, tail, sizeof(float) * size_t(m));
+        }
+    }
+}
+
+// ---- Mamba-1's selective scan (ssm_scan_ref in ref.cpp is the twin) -----------------------------
+
+// The state in 8-lane pieces; N that is not a multiple of 8 goes to the reference.
+void ssm_scan_avx2(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
+                   const float* bc, int64_t bc_stride, int64_t T) {
+    if (N % 8 != 0) {
+        ssm_scan_ref(h, a, N, dt, u, y, stride, bc, bc_stride, T);
+        return;
+    }
+    for (int64_t t = 0; t < T; t++) y[t * stride] = 0.0f;
+    for (int64_t k = 0; k < N; k += 8) {
+        __m256 hk = _mm256_loadu_ps(h + k);
+        const __m256 ak = _mm256_loadu_ps(a + k);
+        for (int64_t t = 0; t < T; t++) {
+            const float* B = bc + t * bc_stride;
+            const __m256 dtt = _mm256_set1_ps(dt[t * stride]);
+            const __m256 dbu = _mm256_mul_ps(_mm256_mul_ps(dtt, _mm256_loadu_ps(B + k)), _mm256_set1_ps(u[t * stride]));
+            hk = _mm256_fmadd_ps(hk, exp8(_mm256_mul_ps(dtt, ak)), dbu);
+            y[t * stride] += hsum(_mm256_mul_ps(hk, _mm256_loadu_ps(B + N + k)));
+        }
+        _mm256_storeu_ps(h + k, hk);
+    }
+}
+
+// ---- RWKV-7's recurrence (wkv7_ref in ref.cpp is the twin) ---------------------------------------
+//
+// avx512.cpp's column form on a transposed copy ST[j][i] = S[i][j], with 16 registers instead of 32:
+// value rows go in blocks of 8·P (P = 2 where N allows), each block through all T tokens before the
+// next (rows of S do not interact, and a block's N × 8·P slice of ST stays in L1). Per token:
+// sa = −Σ_j ST[j]·kk_j, then per key column j ST[j] ← ST[j]·w_j + sa·ka_j + v·k_j and y += ST[j]·r_j,
+// two accumulators each, alternating j. A row's sums run in one order however the tokens are cut
+// into calls, so prefill gives the bits of single steps. N not a multiple of 8 goes to the reference.
+
+thread_local scratch wkv_scratch;
+
+template <int P>
+void wkv7_blocks(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
+                 const float* ka, float* y, int64_t stride, int64_t T) {
+    float* ST = reinterpret_cast<float*>(wkv_scratch.get(sizeof(float) * size_t(N * N)));
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < N; j++) ST[j * N + i] = S[i * N + j];
+    for (int64_t i0 = 0; i0 < N; i0 += 8 * P) {
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t o = t * stride;
+            __m256 sa[P][2], vv[P], yy[P][2];
+            for (int p = 0; p < P; p++) sa[p][0] = sa[p][1] = yy[p][0] = yy[p][1] = _mm256_setzero_ps();
+            for (int64_t j = 0; j < N; j += 2) {
+                const __m256 k0 = _mm256_set1_ps(kk[o + j]), k1 = _mm256_set1_ps(kk[o + j + 1]);
+                for (int p = 0; p < P; p++) {
+                    sa[p][0] = _mm256_fmadd_ps(_mm256_load_ps(ST + j * N + i0 + 8 * p), k0, sa[p][0]);
+                    sa[p][1] = _mm256_fmadd_ps(_mm256_load_ps(ST + (j + 1) * N + i0 + 8 * p), k1, sa[p][1]);
+                }
+            }
+            for (int p = 0; p < P; p++) {
+                sa[p][0] = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_add_ps(sa[p][0], sa[p][1]));
+                vv[p] = _mm256_loadu_ps(v + o + i0 + 8 * p);
+            }
+            for (int64_t j = 0; j < N; j += 2) {
+                for (int h = 0; h < 2; h++) {
+                    const int64_t jj = j + h;
+                    const __m256 wj = _mm256_set1_ps(w[o + jj]), kaj = _mm256_set1_ps(ka[o + jj]);
+                    const __m256 kj = _mm256_set1_ps(k[o + jj]), rj = _mm256_set1_ps(r[o + jj]);
+                    for (int p = 0; p < P; p++) {
+                        float* row = ST + jj * N + i0 + 8 * p;
+                        __m256 s = _mm256_mul_ps(_mm256_load_ps(row), wj);
+                        s = _mm256_fmadd_ps(vv[p], kj, _mm256_fmadd_ps(sa[p][0], kaj, s));
+                        _mm256_store_ps(row, s);
+                        yy[p][h] = _mm256_fmadd_ps(s, rj, yy[p][h]);
+                    }
+                }
+            }
+            for (int p = 0; p < P; p++) _mm256_storeu_ps(y + o + i0 + 8 * p, _mm256_add_ps(yy[p][0], yy[p][1]));
+        }
+    }
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < N; j++) S[i * N + j] = ST[j * N + i];
+}
+
+void wkv7_avx2(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
+               const float* ka, float* y, int64_t stride, int64_t T) {
+    if (N % 16 == 0) {
+        wkv7_blocks<2>(S, N, r, w, k, v, kk, ka, y, stride, T);
+    } else if (N % 8 == 0) {
+        wkv7_blocks<1>(S, N, r, w, k, v, kk, ka, y, stride, T);
+    } else {
+        wkv7_ref(S, N, r, w, k, v, kk, ka, y, stride, T);
+    }
 }
 
 // ---- benchmark probes -----------------------------------------------------------------------
@@ -339,13 +571,20 @@ void override_avx2(kernel_table& t) {
     t.gemm[GGML_TYPE_F32] = gemm_float_avx2<load_f32>;
     t.gemm[GGML_TYPE_F16] = gemm_float_avx2<load_f16>;
     t.gemm[GGML_TYPE_BF16] = gemm_float_avx2<load_bf16>;
-    t.gemm[GGML_TYPE_Q8_0] = gemm_quant_avx2<dec_q8_0, quantize_row_q8_0>;
-    t.gemm[GGML_TYPE_Q4_0] = gemm_quant_avx2<dec_q4_0, quantize_row_q8_0>;
+    t.gemm[GGML_TYPE_Q8_0] = gemm_quant_avx2<dec_q8_0, quantize_q8_0_avx2>;
+    t.gemm[GGML_TYPE_Q4_0] = gemm_quant_avx2<dec_q4_0, quantize_q8_0_avx2>;
     t.gemm[GGML_TYPE_Q4_1] = gemm_quant_avx2<dec_q4_1, quantize_row_q8_1>;
-    t.gemm[GGML_TYPE_Q5_0] = gemm_quant_avx2<dec_q5_0, quantize_row_q8_0>;
+    t.gemm[GGML_TYPE_Q5_0] = gemm_quant_avx2<dec_q5_0, quantize_q8_0_avx2>;
     t.gemm[GGML_TYPE_Q5_1] = gemm_quant_avx2<dec_q5_1, quantize_row_q8_1>;
     t.packed[GGML_TYPE_Q8_0] = gemm_packed_avx2<pk_q8_0>;
     t.packed[GGML_TYPE_Q4_0] = gemm_packed_avx2<pk_q4_0>;
+    t.quantize_q8_0 = quantize_q8_0_avx2;
+    t.ssm_scan = ssm_scan_avx2;
+    t.wkv7 = wkv7_avx2;
+    t.silu = activation_avx2<silu8, silu_ref>;
+    t.softplus = activation_avx2<softplus8, softplus_ref>;
+    t.sigmoid = activation_avx2<sigmoid8, sigmoid_ref>;
+    t.exp = activation_avx2<exp8, exp_ref>;
 }
 
 } // namespace pyrnn

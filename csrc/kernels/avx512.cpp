@@ -328,23 +328,7 @@ void quantize_q8_0_avx512(const float* x, block_q8_0* y, int64_t n) {
     }
 }
 
-// Scratch memory for prepare_x, one per thread (each pool thread quantizes x for its own slice of
-// rows), kept between calls: a decode step makes ~100 gemm calls, and allocating and clearing per
-// call cost more than quantizing x (µs at C = 768).
-struct scratch {
-    char* p = nullptr;
-    size_t size = 0;
-    char* get(size_t bytes) {
-        if (bytes > size) {
-            _mm_free(p);
-            p = static_cast<char*>(_mm_malloc(bytes, 64));
-            if (p == nullptr) std::abort();
-            size = bytes;
-        }
-        return p;
-    }
-    ~scratch() { _mm_free(p); }
-};
+// prepare_x's memory, one per thread (each pool thread quantizes x for its own slice of rows).
 thread_local scratch x_scratch;
 
 // Quantizes the n tokens (quantize_x: the reference quantizer, the spec, or its twin above) and lays

@@ -63,7 +63,9 @@ struct kernel_table {
 };
 
 // The reference twins that SIMD kernels hand their uncommon cases (ref.cpp): non-finite inputs,
-// a head size that is not a multiple of the vector width.
+// a head size or state size that is not a multiple of the vector width.
+void ssm_scan_ref(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
+                  const float* bc, int64_t bc_stride, int64_t T);
 void wkv7_ref(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
               const float* ka, float* y, int64_t stride, int64_t T);
 void silu_ref(const float* x, float* y, int64_t n);

@@ -148,7 +148,9 @@ float fma_probe_ref(int64_t iters, int64_t* flops) {
     return s;
 }
 
-// ---- Mamba-1's selective scan (kernels.h) ---------------------------------------------------------
+} // namespace
+
+// ---- public twins (kernels.h: the SIMD kernels hand them their uncommon cases) --------------------
 
 void ssm_scan_ref(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
                   const float* bc, int64_t bc_stride, int64_t T) {
@@ -164,10 +166,6 @@ void ssm_scan_ref(float* h, const float* a, int64_t N, const float* dt, const fl
         y[t * stride] = yt;
     }
 }
-
-} // namespace
-
-// ---- public twins (kernels.h: the SIMD kernels hand them their uncommon cases) --------------------
 
 void wkv7_ref(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
               const float* ka, float* y, int64_t stride, int64_t T) {
