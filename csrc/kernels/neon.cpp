@@ -3,11 +3,14 @@
 // 16-bit shift); quantized weights meet 8-bit activations through vmull_s8 + pairwise widening adds,
 // which is exact like the reference's integer sums. neon_dotprod.cpp swaps in SDOT for the latter.
 //
+// The activations (exp4 family), Mamba's scan and RWKV-7's wkv7 are avx2.cpp's, 4 lanes wide.
+//
 // GEMM tiles: one weight row against up to 4 tokens at a time, so each weight vector loaded from
 // memory feeds 4 FMAs (decode, n = 1, is the matvec: bound by reading the weights once).
 #include <arm_neon.h>
 
 #include <cstring>
+#include <vector>
 
 #include "kernels.h"
 #include "neon_quant.h"
@@ -104,6 +107,175 @@ struct dot_mull {
     }
 };
 
+// ---- e^x and the activations built on it (avx2.cpp's exp8 family, 4 lanes, the same steps) -------
+
+// e^x: 2^n · e^r, n = round(x·log₂e), r = x − n·ln 2 (ln 2 in two parts), e^r ≈ 1 + r + r²·P(r)
+// (Cephes expf's P); x clamped to [−104, 89] (FMAX/FMIN let a NaN through); 2^n (n in [−150, 128])
+// applied as two exponent-field factors 2^⌊n/2⌋ · 2^(n−⌊n/2⌋), so the result is rounded once.
+inline float32x4_t exp4(float32x4_t x) {
+    x = vminq_f32(vdupq_n_f32(89.0f), vmaxq_f32(vdupq_n_f32(-104.0f), x));
+    const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    const float32x4_t e = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
+    const int32x4_t ni = vcvtq_s32_f32(n), n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
+    const auto pow2 = [](int32x4_t k) { return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k, vdupq_n_s32(127)), 23)); };
+    return vmulq_f32(vmulq_f32(e, pow2(n1)), pow2(n2));
+}
+
+// ln x for finite x ≥ 1: exponent and mantissa fields, m in [√½, √2], Cephes logf's polynomial.
+inline float32x4_t log4(float32x4_t x) {
+    const uint32x4_t bits = vreinterpretq_u32_f32(x);
+    float32x4_t k = vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(vshrq_n_u32(bits, 23)), vdupq_n_s32(127)));
+    float32x4_t m = vreinterpretq_f32_u32(vorrq_u32(vandq_u32(bits, vdupq_n_u32(0x007fffff)), vdupq_n_u32(0x3f800000)));
+    const uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(1.41421356f));
+    m = vbslq_f32(big, vmulq_f32(m, vdupq_n_f32(0.5f)), m);
+    k = vaddq_f32(k, vreinterpretq_f32_u32(vandq_u32(big, vreinterpretq_u32_f32(vdupq_n_f32(1.0f)))));
+    const float32x4_t f = vsubq_f32(m, vdupq_n_f32(1.0f)), z = vmulq_f32(f, f);
+    float32x4_t p = vdupq_n_f32(7.0376836292e-2f);
+    p = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), p, f);
+    p = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), p, f);
+    float32x4_t y = vmulq_f32(vmulq_f32(f, z), p);
+    y = vfmaq_f32(y, k, vdupq_n_f32(-2.12194440e-4f));
+    y = vfmsq_f32(y, vdupq_n_f32(0.5f), z);
+    return vfmaq_f32(vaddq_f32(f, y), k, vdupq_n_f32(0.693359375f));
+}
+
+// log1p(u) for u ≥ 0: ln w · u / (w − 1) with w = 1 + u rounded; u itself where w rounds to 1.
+inline float32x4_t log1p4(float32x4_t u) {
+    const float32x4_t w = vaddq_f32(u, vdupq_n_f32(1.0f));
+    const uint32x4_t one = vceqq_f32(w, vdupq_n_f32(1.0f));
+    return vbslq_f32(one, u, vmulq_f32(log4(w), vdivq_f32(u, vsubq_f32(w, vdupq_n_f32(1.0f)))));
+}
+
+inline float32x4_t one_plus_exp_neg4(float32x4_t x) { return vaddq_f32(vdupq_n_f32(1.0f), exp4(vnegq_f32(x))); }
+
+inline float32x4_t silu4(float32x4_t x) { return vdivq_f32(x, one_plus_exp_neg4(x)); }
+
+inline float32x4_t sigmoid4(float32x4_t x) { return vdivq_f32(vdupq_n_f32(1.0f), one_plus_exp_neg4(x)); }
+
+inline float32x4_t softplus4(float32x4_t x) {
+    return vbslq_f32(vcgtq_f32(x, vdupq_n_f32(20.0f)), x, log1p4(exp4(x)));
+}
+
+// 4 lanes at a time; the tail through a zero-padded copy (an element's value does not depend on its
+// position); a piece holding inf or NaN goes to the reference.
+template <float32x4_t (*f4)(float32x4_t), void (*ref)(const float*, float*, int64_t)>
+void activation_neon(const float* x, float* y, int64_t n) {
+    const float32x4_t inf = vdupq_n_f32(__builtin_inff());
+    for (int64_t i = 0; i < n; i += 4) {
+        const int64_t m = n - i >= 4 ? 4 : n - i;
+        float tail[4] = {};
+        if (m < 4) std::memcpy(tail, x + i, sizeof(float) * size_t(m));
+        const float32x4_t v = vld1q_f32(m < 4 ? tail : x + i);
+        if (vminvq_u32(vcltq_f32(vabsq_f32(v), inf)) == 0) { // some lane is not below inf: inf or NaN
+            ref(x + i, y + i, m);
+            continue;
+        }
+        if (m == 4) {
+            vst1q_f32(y + i, f4(v));
+        } else {
+            vst1q_f32(tail, f4(v));
+            std::memcpy(y + i, tail, sizeof(float) * size_t(m));
+        }
+    }
+}
+
+// ---- Mamba-1's selective scan (ssm_scan_ref is the twin): the state in 4-lane pieces -------------
+
+void ssm_scan_neon(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
+                   const float* bc, int64_t bc_stride, int64_t T) {
+    if (N % 4 != 0) {
+        ssm_scan_ref(h, a, N, dt, u, y, stride, bc, bc_stride, T);
+        return;
+    }
+    for (int64_t t = 0; t < T; t++) y[t * stride] = 0.0f;
+    for (int64_t k = 0; k < N; k += 4) {
+        float32x4_t hk = vld1q_f32(h + k);
+        const float32x4_t ak = vld1q_f32(a + k);
+        for (int64_t t = 0; t < T; t++) {
+            const float* B = bc + t * bc_stride;
+            const float dtt = dt[t * stride];
+            const float32x4_t dbu = vmulq_n_f32(vmulq_n_f32(vld1q_f32(B + k), dtt), u[t * stride]);
+            hk = vfmaq_f32(dbu, hk, exp4(vmulq_n_f32(ak, dtt)));
+            y[t * stride] += vaddvq_f32(vmulq_f32(hk, vld1q_f32(B + N + k)));
+        }
+        vst1q_f32(h + k, hk);
+    }
+}
+
+// ---- RWKV-7's recurrence (wkv7_ref is the twin) ----------------------------------------------------
+//
+// avx2.cpp's column form on a transposed copy ST[j][i] = S[i][j]: value rows in blocks of 4·P, each
+// block through all T tokens; per token sa = −Σ_j ST[j]·kk_j, then per key column
+// ST[j] ← ST[j]·w_j + sa·ka_j + v·k_j and y += ST[j]·r_j, two accumulators each, alternating j. A
+// row's sums run in one order however the tokens are cut into calls (prefill = steps, bit for bit).
+
+template <int P>
+void wkv7_blocks(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
+                 const float* ka, float* y, int64_t stride, int64_t T) {
+    thread_local std::vector<float> scratch;
+    if (scratch.size() < size_t(N * N)) scratch.resize(size_t(N * N));
+    float* ST = scratch.data();
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < N; j++) ST[j * N + i] = S[i * N + j];
+    for (int64_t i0 = 0; i0 < N; i0 += 4 * P) {
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t o = t * stride;
+            float32x4_t sa[P][2], vv[P], yy[P][2];
+            for (int p = 0; p < P; p++) sa[p][0] = sa[p][1] = yy[p][0] = yy[p][1] = vdupq_n_f32(0.0f);
+            for (int64_t j = 0; j < N; j += 2) {
+                for (int p = 0; p < P; p++) {
+                    sa[p][0] = vfmaq_n_f32(sa[p][0], vld1q_f32(ST + j * N + i0 + 4 * p), kk[o + j]);
+                    sa[p][1] = vfmaq_n_f32(sa[p][1], vld1q_f32(ST + (j + 1) * N + i0 + 4 * p), kk[o + j + 1]);
+                }
+            }
+            for (int p = 0; p < P; p++) {
+                sa[p][0] = vnegq_f32(vaddq_f32(sa[p][0], sa[p][1]));
+                vv[p] = vld1q_f32(v + o + i0 + 4 * p);
+            }
+            for (int64_t j = 0; j < N; j += 2) {
+                for (int h = 0; h < 2; h++) {
+                    const int64_t jj = j + h;
+                    for (int p = 0; p < P; p++) {
+                        float* row = ST + jj * N + i0 + 4 * p;
+                        float32x4_t s = vmulq_n_f32(vld1q_f32(row), w[o + jj]);
+                        s = vfmaq_n_f32(vfmaq_n_f32(s, sa[p][0], ka[o + jj]), vv[p], k[o + jj]);
+                        vst1q_f32(row, s);
+                        yy[p][h] = vfmaq_n_f32(yy[p][h], s, r[o + jj]);
+                    }
+                }
+            }
+            for (int p = 0; p < P; p++) vst1q_f32(y + o + i0 + 4 * p, vaddq_f32(yy[p][0], yy[p][1]));
+        }
+    }
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < N; j++) S[i * N + j] = ST[j * N + i];
+}
+
+void wkv7_neon(float* S, int64_t N, const float* r, const float* w, const float* k, const float* v, const float* kk,
+               const float* ka, float* y, int64_t stride, int64_t T) {
+    if (N % 16 == 0) {
+        wkv7_blocks<4>(S, N, r, w, k, v, kk, ka, y, stride, T);
+    } else if (N % 4 == 0) {
+        wkv7_blocks<1>(S, N, r, w, k, v, kk, ka, y, stride, T);
+    } else {
+        wkv7_ref(S, N, r, w, k, v, kk, ka, y, stride, T);
+    }
+}
+
 } // namespace
 
 void override_neon(kernel_table& t) {
@@ -113,6 +285,12 @@ void override_neon(kernel_table& t) {
     t.gemm[GGML_TYPE_F16] = gemm_float_neon<load_f16>;
     t.gemm[GGML_TYPE_BF16] = gemm_float_neon<load_bf16>;
     set_quant_gemms<dot_mull>(t);
+    t.ssm_scan = ssm_scan_neon;
+    t.wkv7 = wkv7_neon;
+    t.silu = activation_neon<silu4, silu_ref>;
+    t.softplus = activation_neon<softplus4, softplus_ref>;
+    t.sigmoid = activation_neon<sigmoid4, sigmoid_ref>;
+    t.exp = activation_neon<exp4, exp_ref>;
 }
 
 } // namespace pyrnn
