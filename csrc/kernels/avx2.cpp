@@ -307,15 +307,18 @@ struct pk_q8_0 {
 
 // Rows 8h..8h+7 of one group (nb blocks; quant bytes from byte sb) × NT tokens of quantized x
 // (token j's blocks at xq + j·nb, scales at xd, block sums' starts at xs); y: row 0 of the first token.
-template <typename P, int NT>
+template <typename P, int NT, bool prefetch>
 void half_packed(const uint8_t* g, uint64_t sb, int h, const block_q8_0* xq, const float* xd, const int32_t* xs,
-                 int64_t nb, float* y, int64_t ldy) {
+                 int64_t nb, float* y, int64_t ldy, uint64_t pf) {
     const auto* d = reinterpret_cast<const uint16_t*>(g);
     __m256 acc[NT];
     for (int j = 0; j < NT; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i w[8];
-        P::weights(g + sb + uint64_t(b) * P::chunks * 64, h, w);
+        const uint8_t* blk = g + sb + uint64_t(b) * P::chunks * 64;
+        if (prefetch) // the group two ahead, one line per chunk (the DRAM stream; the pass's other calls hit cache)
+            for (int i = 0; i < P::chunks; i++) _mm_prefetch(reinterpret_cast<const char*>(blk + pf + 64 * i), _MM_HINT_T0);
+        P::weights(blk, h, w);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + b * 16 + 8 * h)));
         for (int j = 0; j < NT; j++) {
             const int64_t k = j * nb + b;
@@ -338,9 +341,13 @@ void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int
         for (int h = 0; h < 2; h++) {
             int64_t t = 0;
             for (; t + PTILE <= n; t += PTILE) {
-                half_packed<P, PTILE>(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy);
+                const auto f = h == 0 && t == 0 ? half_packed<P, PTILE, true> : half_packed<P, PTILE, false>;
+                f(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy, 2 * gb);
             }
-            for (; t < n; t++) half_packed<P, 1>(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy);
+            for (; t < n; t++) {
+                const auto f = h == 0 && t == 0 ? half_packed<P, 1, true> : half_packed<P, 1, false>;
+                f(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy, 2 * gb);
+            }
         }
     }
 }
