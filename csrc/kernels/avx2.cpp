@@ -452,11 +452,42 @@ void activation_avx2(const float* x, float* y, int64_t n) {
 
 // ---- Mamba-1's selective scan (ssm_scan_ref in ref.cpp is the twin) -----------------------------
 
-// The state in 8-lane pieces; N that is not a multiple of 8 goes to the reference.
+// N = 8·NP ≤ 32: the whole state in registers through all T tokens, one horizontal sum per token.
+template <int NP>
+void ssm_scan_regs(float* h, const float* a, const float* dt, const float* u, float* y, int64_t stride,
+                   const float* bc, int64_t bc_stride, int64_t T) {
+    constexpr int64_t N = 8 * NP;
+    __m256 hk[NP], ak[NP];
+    for (int p = 0; p < NP; p++) {
+        hk[p] = _mm256_loadu_ps(h + 8 * p);
+        ak[p] = _mm256_loadu_ps(a + 8 * p);
+    }
+    for (int64_t t = 0; t < T; t++) {
+        const float* B = bc + t * bc_stride;
+        const __m256 dtt = _mm256_set1_ps(dt[t * stride]), ut = _mm256_set1_ps(u[t * stride]);
+        __m256 yt = _mm256_setzero_ps();
+        for (int p = 0; p < NP; p++) {
+            const __m256 dbu = _mm256_mul_ps(_mm256_mul_ps(dtt, _mm256_loadu_ps(B + 8 * p)), ut);
+            hk[p] = _mm256_fmadd_ps(hk[p], exp8(_mm256_mul_ps(dtt, ak[p])), dbu);
+            yt = _mm256_fmadd_ps(hk[p], _mm256_loadu_ps(B + N + 8 * p), yt);
+        }
+        y[t * stride] = hsum(yt);
+    }
+    for (int p = 0; p < NP; p++) _mm256_storeu_ps(h + 8 * p, hk[p]);
+}
+
+// The state in 8-lane pieces (in registers for N ≤ 32, Mamba's 16 among them); N that is not a
+// multiple of 8 goes to the reference.
 void ssm_scan_avx2(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
                    const float* bc, int64_t bc_stride, int64_t T) {
-    if (N % 8 != 0) {
+    if (N % 8 != 0 || N == 0) {
         ssm_scan_ref(h, a, N, dt, u, y, stride, bc, bc_stride, T);
+        return;
+    }
+    using fn = void (*)(float*, const float*, const float*, const float*, float*, int64_t, const float*, int64_t, int64_t);
+    static constexpr fn in_registers[4] = {ssm_scan_regs<1>, ssm_scan_regs<2>, ssm_scan_regs<3>, ssm_scan_regs<4>};
+    if (N <= 32) {
+        in_registers[N / 8 - 1](h, a, dt, u, y, stride, bc, bc_stride, T);
         return;
     }
     for (int64_t t = 0; t < T; t++) y[t * stride] = 0.0f;

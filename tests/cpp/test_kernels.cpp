@@ -305,11 +305,13 @@ void check_quantize_q8_0(const std::vector<std::string>& isas) {
 
 // ssm_scan against the reference. (1) Its exp: with h = 1, B = 0, dt = 1 one step leaves h = e^a, so
 // a sweep of a over [−110, 95] (and ±inf, NaN) checks every lane: within 2 ulp of std::exp where
-// the result is normal, 0 below e^−104, inf above 2^128, NaN for NaN. (2) The scan: N = 1, 5, 16,
-// 17, 33 (masked pieces) × T = 1, 3, 8 tokens, with Mamba's signs (a < 0, dt > 0) and a stride
-// between tokens, h and y within 4·T ulp-scale of the reference (its exp is the only difference).
+// the result is normal, 0 below e^−104, inf above 2^128, NaN for NaN (4104 lanes: whole 8-lane
+// pieces for avx2 and neon, a masked last piece for avx512). (2) The scan: N = 1, 5, 16, 17, 24, 33,
+// 40 (in registers, in pieces, masked pieces, the reference) × T = 1, 3, 8 tokens, with Mamba's
+// signs (a < 0, dt > 0) and a stride between tokens, h and y within 4·T ulp-scale of the reference
+// (its exp is the only difference).
 void check_ssm_scan(const std::vector<std::string>& isas) {
-    const int64_t sweep = 4101;
+    const int64_t sweep = 4104;
     std::vector<float> a(static_cast<size_t>(sweep));
     for (int64_t i = 0; i < sweep; i++) a[size_t(i)] = -110.0f + 205.0f * float(i) / float(sweep - 1);
     a[0] = -INFINITY, a[1] = INFINITY, a[2] = NAN, a[3] = 0.0f, a[4] = -103.97f, a[5] = 88.72f;
@@ -332,7 +334,7 @@ void check_ssm_scan(const std::vector<std::string>& isas) {
         check(bad < 0, isa + " ssm_scan exp: e^" + std::to_string(bad < 0 ? 0.0f : a[size_t(bad)]) + " = " +
                            std::to_string(bad < 0 ? 0.0f : h[size_t(bad)]) + " is off by more than 2 ulp");
     }
-    for (int64_t N : {int64_t(1), int64_t(5), int64_t(16), int64_t(17), int64_t(33)}) {
+    for (int64_t N : {int64_t(1), int64_t(5), int64_t(16), int64_t(17), int64_t(24), int64_t(33), int64_t(40)}) {
         for (int64_t T : {int64_t(1), int64_t(3), int64_t(8)}) {
             const int64_t stride = 3, bc_stride = 2 * N + 1;
             std::vector<float> an = random_floats(size_t(N), uint32_t(N)), h0 = random_floats(size_t(N), uint32_t(N + 1));
