@@ -570,6 +570,59 @@ void wkv7_avx2(float* S, int64_t N, const float* r, const float* w, const float*
     }
 }
 
+// ---- float weights in packed.h's 16-row layout (column c of a group: its 16 rows' values) --------
+//
+// One group = two 8-lane halves. Each (row, token) cell sums its even and its odd columns in two
+// accumulators, added at the end, for every tile size: so a token's bits do not depend on n, and one
+// token (decode) still has 4 independent FMA chains, where the file-layout kernel has 1 per row. Up
+// to 3 tokens per pass (12 accumulators, the two halves of a column and x in the 16 registers), and
+// no horizontal sums: the LoRA up-projections (32-128 columns) were a third horizontal sums.
+
+constexpr int FTILE = 3; // tokens per pass over a packed float group
+
+template <typename L, int NT>
+void group_packed_float(const typename L::type* g, const float* x, float* y, int64_t cols, int64_t ldy) {
+    __m256 acc[NT][2][2]; // [token][half][column parity]
+    for (int j = 0; j < NT; j++) acc[j][0][0] = acc[j][0][1] = acc[j][1][0] = acc[j][1][1] = _mm256_setzero_ps();
+    int64_t c = 0;
+    for (; c + 2 <= cols; c += 2) {
+        for (int e = 0; e < 2; e++) {
+            const __m256 w0 = L::v8(g + (c + e) * PACK_ROWS), w1 = L::v8(g + (c + e) * PACK_ROWS + 8);
+            for (int j = 0; j < NT; j++) {
+                const __m256 xv = _mm256_set1_ps(x[j * cols + c + e]);
+                acc[j][0][e] = _mm256_fmadd_ps(w0, xv, acc[j][0][e]);
+                acc[j][1][e] = _mm256_fmadd_ps(w1, xv, acc[j][1][e]);
+            }
+        }
+    }
+    if (c < cols) {
+        const __m256 w0 = L::v8(g + c * PACK_ROWS), w1 = L::v8(g + c * PACK_ROWS + 8);
+        for (int j = 0; j < NT; j++) {
+            const __m256 xv = _mm256_set1_ps(x[j * cols + c]);
+            acc[j][0][0] = _mm256_fmadd_ps(w0, xv, acc[j][0][0]);
+            acc[j][1][0] = _mm256_fmadd_ps(w1, xv, acc[j][1][0]);
+        }
+    }
+    for (int j = 0; j < NT; j++) {
+        _mm256_storeu_ps(y + j * ldy, _mm256_add_ps(acc[j][0][0], acc[j][0][1]));
+        _mm256_storeu_ps(y + j * ldy + 8, _mm256_add_ps(acc[j][1][0], acc[j][1][1]));
+    }
+}
+
+template <typename L, uint32_t type>
+void gemm_packed_float_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n,
+                            int64_t ldy) {
+    const auto* W = static_cast<const typename L::type*>(w);
+    const auto ge = int64_t(packed_group_bytes(type, cols) / sizeof(typename L::type)); // a group's elements
+    for (int64_t r = 0; r < rows; r += PACK_ROWS) {
+        const typename L::type* g = W + r / PACK_ROWS * ge;
+        int64_t t = 0;
+        for (; t + FTILE <= n; t += FTILE) group_packed_float<L, FTILE>(g, x + t * cols, y + t * ldy + r, cols, ldy);
+        if (n - t == 2) group_packed_float<L, 2>(g, x + t * cols, y + t * ldy + r, cols, ldy);
+        if (n - t == 1) group_packed_float<L, 1>(g, x + t * cols, y + t * ldy + r, cols, ldy);
+    }
+}
+
 // ---- benchmark probes -----------------------------------------------------------------------
 
 float sum_f32_avx2(const float* a, int64_t n) {
@@ -616,6 +669,9 @@ void override_avx2(kernel_table& t) {
     t.gemm[GGML_TYPE_Q5_1] = gemm_quant_avx2<dec_q5_1, quantize_row_q8_1>;
     t.packed[GGML_TYPE_Q8_0] = gemm_packed_avx2<pk_q8_0>;
     t.packed[GGML_TYPE_Q4_0] = gemm_packed_avx2<pk_q4_0>;
+    t.packed[GGML_TYPE_F32] = gemm_packed_float_avx2<load_f32, GGML_TYPE_F32>;
+    t.packed[GGML_TYPE_F16] = gemm_packed_float_avx2<load_f16, GGML_TYPE_F16>;
+    t.packed[GGML_TYPE_BF16] = gemm_packed_float_avx2<load_bf16, GGML_TYPE_BF16>;
     t.quantize_q8_0 = quantize_q8_0_avx2;
     t.ssm_scan = ssm_scan_avx2;
     t.wkv7 = wkv7_avx2;
