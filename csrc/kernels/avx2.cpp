@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cephes.h"
 #include "kernels.h"
 #include "packed.h"
 #include "x86_common.h"
@@ -360,17 +361,13 @@ void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int
 // 2^⌊n/2⌋ · 2^(n−⌊n/2⌋), each a normal float; the first product is exact, so the result is rounded
 // once, as scalef rounds it.
 inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x)); // NaN stays NaN
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+    x = _mm256_min_ps(_mm256_set1_ps(cephes::exp_hi), _mm256_max_ps(_mm256_set1_ps(cephes::exp_lo), x)); // NaN stays NaN
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(cephes::log2e)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(cephes::ln2_hi), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(cephes::ln2_lo), r);
+    __m256 p = _mm256_set1_ps(cephes::exp_p[0]);
+    for (int i = 1; i < 6; i++) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(cephes::exp_p[i]));
     const __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     const __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
     const auto pow2 = [](__m256i k) { // 2^k for k in [−126, 127]
@@ -386,23 +383,16 @@ inline __m256 log8(__m256 x) {
     __m256 k = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
     __m256 m = _mm256_castsi256_ps(
         _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000))); // [1, 2)
-    const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(1.41421356f), _CMP_GT_OQ);
+    const __m256 big = _mm256_cmp_ps(m, _mm256_set1_ps(cephes::sqrt2), _CMP_GT_OQ);
     m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
     k = _mm256_add_ps(k, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
     const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f)), z = _mm256_mul_ps(f, f);
-    __m256 p = _mm256_set1_ps(7.0376836292e-2f);
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.1514610310e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.1676998740e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.2420140846e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.4249322787e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-1.6668057665e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.0000714765e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(-2.4999993993e-1f));
-    p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(3.3333331174e-1f));
+    __m256 p = _mm256_set1_ps(cephes::log_p[0]);
+    for (int i = 1; i < 9; i++) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(cephes::log_p[i]));
     __m256 y = _mm256_mul_ps(_mm256_mul_ps(f, z), p);
-    y = _mm256_fmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), y);
+    y = _mm256_fmadd_ps(k, _mm256_set1_ps(cephes::ln2_lo), y);
     y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
-    return _mm256_fmadd_ps(k, _mm256_set1_ps(0.693359375f), _mm256_add_ps(f, y));
+    return _mm256_fmadd_ps(k, _mm256_set1_ps(cephes::ln2_hi), _mm256_add_ps(f, y));
 }
 
 // log1p(u) for u ≥ 0: ln w · u / (w − 1) with w = 1 + u rounded; u itself where w rounds to 1.

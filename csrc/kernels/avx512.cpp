@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "cephes.h"
 #include "kernels.h"
 #include "packed.h"
 #include "x86_common.h"
@@ -532,17 +533,13 @@ void gemm_packed_float_avx512(const void* w, const float* x, float* y, int64_t r
 // inf) in the operand order that lets a NaN through; scalef applies 2^n without overflowing an
 // exponent field.
 inline __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_set1_ps(89.0f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x)); // NaN stays NaN
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+    x = _mm512_min_ps(_mm512_set1_ps(cephes::exp_hi), _mm512_max_ps(_mm512_set1_ps(cephes::exp_lo), x)); // NaN stays NaN
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(cephes::log2e)),
                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(cephes::ln2_hi), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(cephes::ln2_lo), r);
+    __m512 p = _mm512_set1_ps(cephes::exp_p[0]);
+    for (int i = 1; i < 6; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(cephes::exp_p[i]));
     const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
     return _mm512_scalef_ps(e, n);
 }
@@ -552,23 +549,16 @@ inline __m512 exp16(__m512 x) {
 inline __m512 log16(__m512 x) {
     __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_src); // [1, 2)
     __m512 k = _mm512_getexp_ps(x);
-    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.41421356f), _CMP_GT_OQ);
+    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(cephes::sqrt2), _CMP_GT_OQ);
     m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
     k = _mm512_mask_add_ps(k, big, k, _mm512_set1_ps(1.0f));
     const __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f)), z = _mm512_mul_ps(f, f);
-    __m512 p = _mm512_set1_ps(7.0376836292e-2f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.1514610310e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.1676998740e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.2420140846e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.4249322787e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-1.6668057665e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.0000714765e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(-2.4999993993e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(3.3333331174e-1f));
+    __m512 p = _mm512_set1_ps(cephes::log_p[0]);
+    for (int i = 1; i < 9; i++) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(cephes::log_p[i]));
     __m512 y = _mm512_mul_ps(_mm512_mul_ps(f, z), p);
-    y = _mm512_fmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), y);
+    y = _mm512_fmadd_ps(k, _mm512_set1_ps(cephes::ln2_lo), y);
     y = _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), z, y);
-    return _mm512_fmadd_ps(k, _mm512_set1_ps(0.693359375f), _mm512_add_ps(f, y));
+    return _mm512_fmadd_ps(k, _mm512_set1_ps(cephes::ln2_hi), _mm512_add_ps(f, y));
 }
 
 // log1p(u) for u ≥ 0: ln w · u / (w − 1) with w = 1 + u rounded (the quotient cancels w's rounding

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cephes.h"
 #include "kernels.h"
 #include "neon_quant.h"
 
@@ -113,16 +114,12 @@ struct dot_mull {
 // (Cephes expf's P); x clamped to [−104, 89] (FMAX/FMIN let a NaN through); 2^n (n in [−150, 128])
 // applied as two exponent-field factors 2^⌊n/2⌋ · 2^(n−⌊n/2⌋), so the result is rounded once.
 inline float32x4_t exp4(float32x4_t x) {
-    x = vminq_f32(vdupq_n_f32(89.0f), vmaxq_f32(vdupq_n_f32(-104.0f), x));
-    const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
-    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
-    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
-    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    x = vminq_f32(vdupq_n_f32(cephes::exp_hi), vmaxq_f32(vdupq_n_f32(cephes::exp_lo), x));
+    const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(cephes::log2e)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(cephes::ln2_hi));
+    r = vfmsq_f32(r, n, vdupq_n_f32(cephes::ln2_lo));
+    float32x4_t p = vdupq_n_f32(cephes::exp_p[0]);
+    for (int i = 1; i < 6; i++) p = vfmaq_f32(vdupq_n_f32(cephes::exp_p[i]), p, r);
     const float32x4_t e = vaddq_f32(vfmaq_f32(r, p, vmulq_f32(r, r)), vdupq_n_f32(1.0f));
     const int32x4_t ni = vcvtq_s32_f32(n), n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
     const auto pow2 = [](int32x4_t k) { return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k, vdupq_n_s32(127)), 23)); };
@@ -134,23 +131,16 @@ inline float32x4_t log4(float32x4_t x) {
     const uint32x4_t bits = vreinterpretq_u32_f32(x);
     float32x4_t k = vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(vshrq_n_u32(bits, 23)), vdupq_n_s32(127)));
     float32x4_t m = vreinterpretq_f32_u32(vorrq_u32(vandq_u32(bits, vdupq_n_u32(0x007fffff)), vdupq_n_u32(0x3f800000)));
-    const uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(1.41421356f));
+    const uint32x4_t big = vcgtq_f32(m, vdupq_n_f32(cephes::sqrt2));
     m = vbslq_f32(big, vmulq_f32(m, vdupq_n_f32(0.5f)), m);
     k = vaddq_f32(k, vreinterpretq_f32_u32(vandq_u32(big, vreinterpretq_u32_f32(vdupq_n_f32(1.0f)))));
     const float32x4_t f = vsubq_f32(m, vdupq_n_f32(1.0f)), z = vmulq_f32(f, f);
-    float32x4_t p = vdupq_n_f32(7.0376836292e-2f);
-    p = vfmaq_f32(vdupq_n_f32(-1.1514610310e-1f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(1.1676998740e-1f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(-1.2420140846e-1f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(1.4249322787e-1f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(-1.6668057665e-1f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(2.0000714765e-1f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(-2.4999993993e-1f), p, f);
-    p = vfmaq_f32(vdupq_n_f32(3.3333331174e-1f), p, f);
+    float32x4_t p = vdupq_n_f32(cephes::log_p[0]);
+    for (int i = 1; i < 9; i++) p = vfmaq_f32(vdupq_n_f32(cephes::log_p[i]), p, f);
     float32x4_t y = vmulq_f32(vmulq_f32(f, z), p);
-    y = vfmaq_f32(y, k, vdupq_n_f32(-2.12194440e-4f));
+    y = vfmaq_f32(y, k, vdupq_n_f32(cephes::ln2_lo));
     y = vfmsq_f32(y, vdupq_n_f32(0.5f), z);
-    return vfmaq_f32(vaddq_f32(f, y), k, vdupq_n_f32(0.693359375f));
+    return vfmaq_f32(vaddq_f32(f, y), k, vdupq_n_f32(cephes::ln2_hi));
 }
 
 // log1p(u) for u ≥ 0: ln w · u / (w − 1) with w = 1 + u rounded; u itself where w rounds to 1.
