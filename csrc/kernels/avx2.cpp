@@ -416,26 +416,30 @@ inline __m256 softplus8(__m256 x) {
     return _mm256_blendv_ps(log1p8(exp8(x)), x, linear);
 }
 
-// 8 lanes at a time; the tail goes through a zero-padded copy, so an element's value does not depend
+// 8 lanes at a time, then the tail through a zero-padded copy, so an element's value does not depend
 // on where it sits. A piece holding inf or NaN goes to the reference (ref), whose values there (e.g.
 // silu(−inf) = NaN) the clamped exp8 would not give.
 template <__m256 (*f8)(__m256), void (*ref)(const float*, float*, int64_t)>
 void activation_avx2(const float* x, float* y, int64_t n) {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), inf = _mm256_set1_ps(__builtin_inff());
-    for (int64_t i = 0; i < n; i += 8) {
-        const int64_t m = n - i >= 8 ? 8 : n - i;
-        float tail[8] = {};
-        if (m < 8) std::memcpy(tail, x + i, sizeof(float) * size_t(m));
-        const __m256 v = _mm256_loadu_ps(m < 8 ? tail : x + i);
-        if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(v, abs_mask), inf, _CMP_NLT_UQ)) != 0) {
-            ref(x + i, y + i, m);
-            continue;
-        }
-        if (m == 8) {
-            _mm256_storeu_ps(y + i, f8(v));
+    const auto piece = [&](const float* in, float* out) { // 8 values; false (nothing written) if one is not finite
+        const __m256 v = _mm256_loadu_ps(in);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(v, abs_mask), inf, _CMP_NLT_UQ)) != 0) return false;
+        _mm256_storeu_ps(out, f8(v));
+        return true;
+    };
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        if (!piece(x + i, y + i)) ref(x + i, y + i, 8);
+    }
+    if (i < n) {
+        const int64_t m = n - i;
+        float tail[8] = {}, out[8];
+        std::memcpy(tail, x + i, sizeof(float) * size_t(m));
+        if (piece(tail, out)) {
+            std::memcpy(y + i, out, sizeof(float) * size_t(m));
         } else {
-            _mm256_storeu_ps(tail, f8(v));
-            std::memcpy(y + i, tail, sizeof(float) * size_t(m));
+            ref(x + i, y + i, m);
         }
     }
 }

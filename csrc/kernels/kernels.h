@@ -36,7 +36,8 @@ struct kernel_table {
     // One channel of Mamba-1's selective scan over T tokens, N = d_state (h: N floats, kept between calls):
     //   for t < T:  h ← exp(dt_t·a) ⊙ h + (dt_t·B_t)·u_t ;  y_t = Σ_k h_k·C_t,k
     // dt_t = dt[t·stride], u_t = u[t·stride], y_t → y[t·stride]; B_t = bc + t·bc_stride (N floats),
-    // C_t = B_t + N. The SIMD twins differ from the reference only by their exp (a few ulp).
+    // C_t = B_t + N. The SIMD twins differ from the reference by their exp (a few ulp) and the order of
+    // y_t's sum.
     void (*ssm_scan)(float* h, const float* a, int64_t N, const float* dt, const float* u, float* y, int64_t stride,
                      const float* bc, int64_t bc_stride, int64_t T) = nullptr;
     // One head of RWKV-7's recurrence over T tokens; S (N × N, row i = value channel, column j = key

@@ -160,25 +160,29 @@ inline float32x4_t softplus4(float32x4_t x) {
     return vbslq_f32(vcgtq_f32(x, vdupq_n_f32(20.0f)), x, log1p4(exp4(x)));
 }
 
-// 4 lanes at a time; the tail through a zero-padded copy (an element's value does not depend on its
-// position); a piece holding inf or NaN goes to the reference.
+// 4 lanes at a time, then the tail through a zero-padded copy (an element's value does not depend on
+// its position); a piece holding inf or NaN goes to the reference.
 template <float32x4_t (*f4)(float32x4_t), void (*ref)(const float*, float*, int64_t)>
 void activation_neon(const float* x, float* y, int64_t n) {
     const float32x4_t inf = vdupq_n_f32(__builtin_inff());
-    for (int64_t i = 0; i < n; i += 4) {
-        const int64_t m = n - i >= 4 ? 4 : n - i;
-        float tail[4] = {};
-        if (m < 4) std::memcpy(tail, x + i, sizeof(float) * size_t(m));
-        const float32x4_t v = vld1q_f32(m < 4 ? tail : x + i);
-        if (vminvq_u32(vcltq_f32(vabsq_f32(v), inf)) == 0) { // some lane is not below inf: inf or NaN
-            ref(x + i, y + i, m);
-            continue;
-        }
-        if (m == 4) {
-            vst1q_f32(y + i, f4(v));
+    const auto piece = [&](const float* in, float* out) { // 4 values; false (nothing written) if one is not finite
+        const float32x4_t v = vld1q_f32(in);
+        if (vminvq_u32(vcltq_f32(vabsq_f32(v), inf)) == 0) return false; // a lane not below inf: inf or NaN
+        vst1q_f32(out, f4(v));
+        return true;
+    };
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        if (!piece(x + i, y + i)) ref(x + i, y + i, 4);
+    }
+    if (i < n) {
+        const int64_t m = n - i;
+        float tail[4] = {}, out[4];
+        std::memcpy(tail, x + i, sizeof(float) * size_t(m));
+        if (piece(tail, out)) {
+            std::memcpy(y + i, out, sizeof(float) * size_t(m));
         } else {
-            vst1q_f32(tail, f4(v));
-            std::memcpy(y + i, tail, sizeof(float) * size_t(m));
+            ref(x + i, y + i, m);
         }
     }
 }
