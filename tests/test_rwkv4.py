@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rwkv_official import run_official
-from tiny_models import assert_prefill_lengths_equal_steps
+from tiny_models import assert_prefill_lengths_equal_steps, rwkv4_state_dict
 
 import pyrnn
 from pyrnn import _core
@@ -24,45 +24,8 @@ N_TOKENS = 64
 
 
 def make_state_dict(C: int, L: int, V: int, seed: int, A: int | None = None) -> dict[str, torch.Tensor]:
-    """A random RWKV-4 state dict in BlinkDL's key layout with trained-model parameter ranges."""
-    g = torch.Generator().manual_seed(seed)
-    A = A or C
-
-    def mat(out_f: int, in_f: int, gain: float = 1.0) -> torch.Tensor:
-        return gain * torch.randn(out_f, in_f, generator=g) / in_f**0.5
-
-    def uni(*shape: int, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(*shape, generator=g)
-
-    def norm(name: str) -> None:
-        sd[name + ".weight"] = 1 + 0.1 * torch.randn(C, generator=g)
-        sd[name + ".bias"] = 0.1 * torch.randn(C, generator=g)
-
-    sd: dict[str, torch.Tensor] = {"emb.weight": torch.randn(V, C, generator=g)}
-    for i in range(L):
-        b = f"blocks.{i}."
-        if i == 0:
-            norm(b + "ln0")
-        norm(b + "ln1")
-        norm(b + "ln2")
-        # w = −exp(time_decay) from −0.0025 (memory of hundreds of tokens) to −55 (none), as trained
-        # models span; time_first (log-space bonus) on both sides of 0; mixes in [0, 1].
-        sd[b + "att.time_decay"] = uni(A, lo=-6.0, hi=4.0)
-        sd[b + "att.time_first"] = uni(A, lo=-2.5, hi=2.5)
-        for x in "kvr":
-            sd[b + f"att.time_mix_{x}"] = uni(1, 1, C)
-        sd[b + "att.key.weight"] = mat(A, C, gain=4.0)  # k of several units: the max trick matters
-        sd[b + "att.value.weight"] = mat(A, C)
-        sd[b + "att.receptance.weight"] = mat(A, C)
-        sd[b + "att.output.weight"] = mat(C, A)
-        for x in "kr":
-            sd[b + f"ffn.time_mix_{x}"] = uni(1, 1, C)
-        sd[b + "ffn.key.weight"] = mat(4 * C, C)
-        sd[b + "ffn.receptance.weight"] = mat(C, C)
-        sd[b + "ffn.value.weight"] = mat(C, 4 * C)
-    norm("ln_out")
-    sd["head.weight"] = mat(V, C)
-    return sd
+    """tiny_models.rwkv4_state_dict as torch tensors."""
+    return {k: torch.from_numpy(v) for k, v in rwkv4_state_dict(C, L, V, seed, A).items()}
 
 
 def make_checkpoint(path: Path, C: int, L: int, V: int, seed: int, dtype: torch.dtype = torch.float32) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rwkv_official import run_official
-from tiny_models import assert_prefill_lengths_equal_steps
+from tiny_models import assert_prefill_lengths_equal_steps, rwkv5_state_dict
 
 import pyrnn
 from pyrnn import _core
@@ -21,68 +21,9 @@ torch = pytest.importorskip("torch", reason="the official reference needs PyTorc
 N_TOKENS = 64
 
 
-def make_state_dict(C: int, L: int, V: int, version: int, seed: int) -> dict[str, torch.Tensor]:
-    """A random RWKV-5.x state dict in BlinkDL's key layout and key order, with trained-model ranges.
-
-    5.2 (x052, the released World models): per-channel time_decay/time_faaaa (H, N), gate, F = 3.5C.
-    5.1: per-head time_decay (H,) and time_faaaa (H,), gate, F = 4C.
-    5.0: per-head time_decay (H,) and log-space time_first (H,), no gate, F = 4C.
-    Key order matters: pip detects the sub-version from the keys in file order (ARCHITECTURES.md §1.0.1).
-    """
-    g = torch.Generator().manual_seed(seed)
-    H, N = C // 64, 64
-    F = int(3.5 * C) // 32 * 32 if version == 52 else 4 * C
-
-    def mat(out_f: int, in_f: int) -> torch.Tensor:
-        return torch.randn(out_f, in_f, generator=g) / in_f**0.5
-
-    def uni(*shape: int, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(*shape, generator=g)
-
-    def norm(sd: dict[str, torch.Tensor], key: str, n: int) -> None:
-        sd[key + ".weight"] = 1 + 0.1 * torch.randn(n, generator=g)
-        sd[key + ".bias"] = 0.1 * torch.randn(n, generator=g)
-
-    sd: dict[str, torch.Tensor] = {"emb.weight": torch.randn(V, C, generator=g)}
-    for i in range(L):
-        b = f"blocks.{i}."
-        norm(sd, b + "ln1", C)
-        norm(sd, b + "ln2", C)
-        if i == 0:
-            norm(sd, b + "ln0", C)
-        a = b + "att."
-        for x in "kvrg" if version >= 51 else "kvr":
-            sd[a + f"time_mix_{x}"] = uni(1, 1, C)
-        if version == 51:
-            sd[a + "gate.weight"] = mat(C, C)
-        if version == 52:
-            sd[a + "time_decay"] = uni(H, N, lo=-6.5, hi=1.0)  # w = exp(−exp(d)) from ≈0.998 to ≈0.07
-            sd[a + "time_faaaa"] = uni(H, N, lo=-0.3, hi=1.2)
-        else:
-            sd[a + "time_decay"] = uni(H, lo=-8.0, hi=0.5)
-            if version == 51:
-                sd[a + "time_faaaa"] = uni(H, lo=-0.3, hi=1.2)
-            else:
-                sd[a + "time_first"] = uni(H, lo=-3.0, hi=0.5)  # log space: u = exp(time_first)
-        for name in ("receptance", "key", "value", "output"):
-            sd[a + f"{name}.weight"] = mat(C, C)
-        if version == 52:
-            sd[a + "gate.weight"] = mat(C, C)
-        norm(sd, a + "ln_x", C)
-        f = b + "ffn."
-        sd[f + "time_mix_k"] = uni(1, 1, C)
-        sd[f + "time_mix_r"] = uni(1, 1, C)
-        sd[f + "key.weight"] = mat(F, C)
-        sd[f + "receptance.weight"] = mat(C, C)
-        sd[f + "value.weight"] = mat(C, F)
-    norm(sd, "ln_out", C)
-    sd["head.weight"] = mat(V, C)
-    return sd
-
-
 def make_checkpoint(path: Path, C: int, L: int, V: int, version: int, seed: int,
                     dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-    sd = {k: v.to(dtype) for k, v in make_state_dict(C, L, V, version, seed).items()}
+    sd = {k: torch.from_numpy(v).to(dtype) for k, v in rwkv5_state_dict(C, L, V, version, seed).items()}
     torch.save(sd, path)
     return sd
 

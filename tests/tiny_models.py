@@ -58,6 +58,113 @@ def rwkv7_state_dict(C: int, L: int, V: int, ranks: tuple[int, int, int, int], s
     return sd
 
 
+def rwkv4_state_dict(C: int, L: int, V: int, seed: int, A: int | None = None) -> dict[str, np.ndarray]:
+    """A random RWKV-4 state dict in BlinkDL's key layout with trained-model parameter ranges."""
+    rng = np.random.default_rng(seed)
+    A = A or C
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32)
+
+    def mat(out_f: int, in_f: int, gain: float = 1.0) -> np.ndarray:
+        return f32(gain * rng.standard_normal((out_f, in_f)) / in_f**0.5)
+
+    def uni(*shape: int, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+        return f32(rng.uniform(lo, hi, shape))
+
+    def norm(name: str) -> None:
+        sd[name + ".weight"] = f32(1 + 0.1 * rng.standard_normal(C))
+        sd[name + ".bias"] = f32(0.1 * rng.standard_normal(C))
+
+    sd: dict[str, np.ndarray] = {"emb.weight": f32(rng.standard_normal((V, C)))}
+    for i in range(L):
+        b = f"blocks.{i}."
+        if i == 0:
+            norm(b + "ln0")
+        norm(b + "ln1")
+        norm(b + "ln2")
+        # w = −exp(time_decay) from −0.0025 (memory of hundreds of tokens) to −55 (none), as trained
+        # models span; time_first (log-space bonus) on both sides of 0; mixes in [0, 1].
+        sd[b + "att.time_decay"] = uni(A, lo=-6.0, hi=4.0)
+        sd[b + "att.time_first"] = uni(A, lo=-2.5, hi=2.5)
+        for x in "kvr":
+            sd[b + f"att.time_mix_{x}"] = uni(1, 1, C)
+        sd[b + "att.key.weight"] = mat(A, C, gain=4.0)  # k of several units: the max trick matters
+        sd[b + "att.value.weight"] = mat(A, C)
+        sd[b + "att.receptance.weight"] = mat(A, C)
+        sd[b + "att.output.weight"] = mat(C, A)
+        for x in "kr":
+            sd[b + f"ffn.time_mix_{x}"] = uni(1, 1, C)
+        sd[b + "ffn.key.weight"] = mat(4 * C, C)
+        sd[b + "ffn.receptance.weight"] = mat(C, C)
+        sd[b + "ffn.value.weight"] = mat(C, 4 * C)
+    norm("ln_out")
+    sd["head.weight"] = mat(V, C)
+    return sd
+
+
+def rwkv5_state_dict(C: int, L: int, V: int, version: int, seed: int) -> dict[str, np.ndarray]:
+    """A random RWKV-5.x state dict in BlinkDL's key layout and key order, with trained-model ranges.
+
+    5.2 (x052, the released World models): per-channel time_decay/time_faaaa (H, N), gate, F = 3.5C.
+    5.1: per-head time_decay (H,) and time_faaaa (H,), gate, F = 4C.
+    5.0: per-head time_decay (H,) and log-space time_first (H,), no gate, F = 4C.
+    Key order matters: pip detects the sub-version from the keys in file order (ARCHITECTURES.md §1.0.1).
+    """
+    rng = np.random.default_rng(seed)
+    H, N = C // 64, 64
+    F = int(3.5 * C) // 32 * 32 if version == 52 else 4 * C
+
+    def f32(a: np.ndarray) -> np.ndarray:
+        return a.astype(np.float32)
+
+    def mat(out_f: int, in_f: int) -> np.ndarray:
+        return f32(rng.standard_normal((out_f, in_f)) / in_f**0.5)
+
+    def uni(*shape: int, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+        return f32(rng.uniform(lo, hi, shape))
+
+    def norm(sd: dict[str, np.ndarray], key: str, n: int) -> None:
+        sd[key + ".weight"] = f32(1 + 0.1 * rng.standard_normal(n))
+        sd[key + ".bias"] = f32(0.1 * rng.standard_normal(n))
+
+    sd: dict[str, np.ndarray] = {"emb.weight": f32(rng.standard_normal((V, C)))}
+    for i in range(L):
+        b = f"blocks.{i}."
+        norm(sd, b + "ln1", C)
+        norm(sd, b + "ln2", C)
+        if i == 0:
+            norm(sd, b + "ln0", C)
+        a = b + "att."
+        for x in "kvrg" if version >= 51 else "kvr":
+            sd[a + f"time_mix_{x}"] = uni(1, 1, C)
+        if version == 51:
+            sd[a + "gate.weight"] = mat(C, C)
+        if version == 52:
+            sd[a + "time_decay"] = uni(H, N, lo=-6.5, hi=1.0)  # w = exp(−exp(d)) from ≈0.998 to ≈0.07
+            sd[a + "time_faaaa"] = uni(H, N, lo=-0.3, hi=1.2)
+        else:
+            sd[a + "time_decay"] = uni(H, lo=-8.0, hi=0.5)
+            if version == 51:
+                sd[a + "time_faaaa"] = uni(H, lo=-0.3, hi=1.2)
+            else:
+                sd[a + "time_first"] = uni(H, lo=-3.0, hi=0.5)  # log space: u = exp(time_first)
+        for name in ("receptance", "key", "value", "output"):
+            sd[a + f"{name}.weight"] = mat(C, C)
+        if version == 52:
+            sd[a + "gate.weight"] = mat(C, C)
+        norm(sd, a + "ln_x", C)
+        f = b + "ffn."
+        sd[f + "time_mix_k"] = uni(1, 1, C)
+        sd[f + "time_mix_r"] = uni(1, 1, C)
+        sd[f + "key.weight"] = mat(F, C)
+        sd[f + "receptance.weight"] = mat(C, C)
+        sd[f + "value.weight"] = mat(C, F)
+    norm(sd, "ln_out", C)
+    sd["head.weight"] = mat(V, C)
+    return sd
+
+
 def rwkv6_state_dict(C: int, L: int, V: int, seed: int, decay: tuple[float, float] = (-6.0, -1.0),
                      lora: tuple[int, int] = (32, 64)) -> dict[str, np.ndarray]:
     """RWKV-6 (x060) in BlinkDL's .pth key layout; head size 64; FFN int(3.5C)//32·32; mix LoRA 5×Dm and

@@ -21,54 +21,17 @@
 #include "loader.h"
 #include "ops.h"
 #include "ssm_ops.h"
+#include "weights.h"
 
 namespace pyrnn {
 
 namespace {
 
-struct mamba2_layer {
-    const float* norm_w; // (C) RMSNorm before the mixer
-    matrix in_proj;      // (2D + 2GN + H, C): rows [z (D) | x (D) | B (GN) | C (GN) | dt (H)]
-    const float* conv_w; // (Q, K): depthwise conv over xBC, last column = newest input
-    const float* conv_b; // (Q)
-    const float* dt_b;   // (H)
-    const float* A;      // (H): −exp(A_log), stored so by the converter
-    const float* Dskip;  // (H)
-    const float* gnorm;  // (G, D/G) = (D): gated RMSNorm weight
-    matrix out_proj;     // (C, D)
-};
-
-class mamba2_model final : public model {
+// The hyperparameters and weights (weights.h, shared with cuda/mamba2.cu) are a base: the code below
+// reads C, D, layers, ... as members.
+class mamba2_model final : public model, private mamba2_weights {
   public:
-    explicit mamba2_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "mamba2", owned_, &packs_);
-        C = w.u32("embedding_length");
-        L = w.u32("block_count");
-        K = w.u32("ssm.conv_kernel");
-        D = w.u32("ssm.inner_size");
-        N = w.u32("ssm.state_size");
-        H = w.u32("ssm.time_step_rank");
-        G = w.u32("ssm.group_count");
-        eps = w.f32("attention.layer_norm_rms_epsilon", 1e-5f);
-        if (K < 1) throw format_error("mamba2.ssm.conv_kernel: expected at least 1, found 0");
-        if (H == 0 || D % H != 0) {
-            throw format_error("mamba2.ssm.time_step_rank (heads): expected a divisor of ssm.inner_size " +
-                               std::to_string(D) + ", found " + std::to_string(H));
-        }
-        if (G == 0 || H % G != 0) {
-            throw format_error("mamba2.ssm.group_count: expected a divisor of the head count " + std::to_string(H) +
-                               ", found " + std::to_string(G));
-        }
-        P = D / H;
-        Q = D + 2 * G * N;
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = w.embedding("token_embd.weight", V, C);
-        norm_f = w.vec("output_norm.weight", C);
-        // tied embeddings: llama.cpp omits output.weight when it equals token_embd.weight
-        head = w.has("output.weight") ? w.mat("output.weight", V, C) : w.mat("token_embd.weight", V, C);
-        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
-    }
+    explicit mamba2_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), mamba2_weights(*file_, weights_for::cpu) {}
 
     std::string arch() const override { return "mamba2"; }
     int64_t n_vocab() const override { return V; }
@@ -81,33 +44,8 @@ class mamba2_model final : public model {
 
   private:
     size_t layer_state() const { return size_t(Q * (K - 1) + H * P * N); }
-    mamba2_layer load_layer(weight_loader& w, int64_t i);
     void mixer(const mamba2_layer& ly, float* x, float* s, int64_t T) const;
-
-    int64_t C = 0, L = 0, K = 0, D = 0, N = 0, H = 0, G = 0, P = 0, Q = 0, V = 0;
-    float eps = 1e-5f;
-    matrix emb;                    // (V, C)
-    const float* norm_f = nullptr; // (C)
-    matrix head;                   // (V, C): output.weight or the tied embedding
-    std::vector<mamba2_layer> layers;
-    std::deque<std::vector<float>> owned_;
-    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
-
-mamba2_layer mamba2_model::load_layer(weight_loader& w, int64_t i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    mamba2_layer ly;
-    ly.norm_w = w.vec(p + "attn_norm.weight", C);
-    ly.in_proj = w.mat(p + "ssm_in.weight", 2 * D + 2 * G * N + H, C);
-    ly.conv_w = w.floats(p + "ssm_conv1d.weight", {K, Q});
-    ly.conv_b = w.vec(p + "ssm_conv1d.bias", Q);
-    ly.dt_b = w.vec(p + "ssm_dt.bias", H);
-    ly.A = w.floats(p + "ssm_a", {1, H});
-    ly.Dskip = w.floats(p + "ssm_d", {1, H});
-    ly.gnorm = w.floats(p + "ssm_norm.weight", {D / G, G});
-    ly.out_proj = w.mat(p + "ssm_out.weight", C, D);
-    return ly;
-}
 
 // x [T][C]: residual stream, updated in place: x += mixer(RMSNorm(x)).
 void mamba2_model::mixer(const mamba2_layer& ly, float* x, float* s, int64_t T) const {
@@ -179,6 +117,50 @@ void mamba2_model::forward(const int32_t* tokens, size_t n, float* state, float*
 }
 
 } // namespace
+
+// The tensors of the file, by name and shape (ggml order), checked by weight_loader.
+mamba2_weights::mamba2_weights(const gguf_file& f, weights_for use) {
+    weight_loader w(f, "mamba2", owned, use == weights_for::cpu ? &packs : nullptr);
+    C = w.u32("embedding_length");
+    L = w.u32("block_count");
+    K = w.u32("ssm.conv_kernel");
+    D = w.u32("ssm.inner_size");
+    N = w.u32("ssm.state_size");
+    H = w.u32("ssm.time_step_rank");
+    G = w.u32("ssm.group_count");
+    eps = w.f32("attention.layer_norm_rms_epsilon", 1e-5f);
+    if (K < 1) throw format_error("mamba2.ssm.conv_kernel: expected at least 1, found 0");
+    if (H == 0 || D % H != 0) {
+        throw format_error("mamba2.ssm.time_step_rank (heads): expected a divisor of ssm.inner_size " +
+                           std::to_string(D) + ", found " + std::to_string(H));
+    }
+    if (G == 0 || H % G != 0) {
+        throw format_error("mamba2.ssm.group_count: expected a divisor of the head count " + std::to_string(H) +
+                           ", found " + std::to_string(G));
+    }
+    P = D / H;
+    Q = D + 2 * G * N;
+    const gguf_tensor& emb_t = f.tensor("token_embd.weight");
+    V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+    emb = w.embedding("token_embd.weight", V, C);
+    norm_f = w.vec("output_norm.weight", C);
+    // tied embeddings: llama.cpp omits output.weight when it equals token_embd.weight
+    head = w.has("output.weight") ? w.mat("output.weight", V, C) : w.mat("token_embd.weight", V, C);
+    for (int64_t i = 0; i < L; i++) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        mamba2_layer ly;
+        ly.norm_w = w.vec(p + "attn_norm.weight", C);
+        ly.in_proj = w.mat(p + "ssm_in.weight", 2 * D + 2 * G * N + H, C);
+        ly.conv_w = w.floats(p + "ssm_conv1d.weight", {K, Q});
+        ly.conv_b = w.vec(p + "ssm_conv1d.bias", Q);
+        ly.dt_b = w.vec(p + "ssm_dt.bias", H);
+        ly.A = w.floats(p + "ssm_a", {1, H});
+        ly.Dskip = w.floats(p + "ssm_d", {1, H});
+        ly.gnorm = w.floats(p + "ssm_norm.weight", {D / G, G});
+        ly.out_proj = w.mat(p + "ssm_out.weight", C, D);
+        layers.push_back(ly);
+    }
+}
 
 std::unique_ptr<model> load_mamba2(std::shared_ptr<const gguf_file> f) {
     return std::make_unique<mamba2_model>(std::move(f));

@@ -24,76 +24,17 @@
 
 #include "loader.h"
 #include "ops.h"
+#include "weights.h"
 
 namespace pyrnn {
 
 namespace {
 
-enum class activation { gelu, silu, relu };
-
-struct retnet_layer {
-    const float* attn_norm;     // (D) retention_layer_norm
-    matrix wq, wk;              // (D, D)
-    matrix wv, wg;              // (Dv, D)
-    matrix wo;                  // (D, Dv)
-    const float* ffn_norm;      // (D) final_layer_norm
-    matrix ffn_gate, ffn_up;    // (F, D): the activated branch (fc1), the linear branch (gate)
-    matrix ffn_down;            // (D, F) fc2
-};
-
-class retnet_model final : public model {
+// The hyperparameters and weights (weights.h, shared with cuda/retnet.cu) are a base: the code below
+// reads D, H, layers, ... as members.
+class retnet_model final : public model, private retnet_weights {
   public:
-    explicit retnet_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "retnet", owned_, &packs_);
-        D = w.u32("embedding_length");
-        L = w.u32("block_count");
-        H = w.u32("attention.head_count");
-        F = w.u32("feed_forward_length");
-        if (H == 0 || D % H != 0 || (D / H) % 2 != 0) {
-            throw format_error("retnet.attention.head_count: expected a divisor of embedding_length " +
-                               std::to_string(D) + " leaving an even key head size, found " + std::to_string(H));
-        }
-        dk = D / H;
-        const uint32_t key_length = w.u32("attention.key_length", uint32_t(dk));
-        if (key_length != dk) {
-            throw format_error("retnet.attention.key_length: expected embedding_length / head_count = " +
-                               std::to_string(dk) + ", found " + std::to_string(key_length));
-        }
-        dv = w.u32("attention.value_length");
-        if (dv == 0) throw format_error("retnet.attention.value_length: expected > 0, found 0");
-        Dv = H * dv;
-        eps = w.f32("attention.layer_norm_rms_epsilon", 1e-6f);
-        embd_scale = w.f32("embedding_scale", 1.0f);
-        const std::string act = file_->get_string("retnet.feed_forward_activation");
-        if (act == "gelu") {
-            ffn_act = activation::gelu;
-        } else if (act == "silu") {
-            ffn_act = activation::silu;
-        } else if (act == "relu") {
-            ffn_act = activation::relu;
-        } else {
-            throw format_error("metadata \"retnet.feed_forward_activation\": expected \"gelu\", \"silu\" or "
-                               "\"relu\", found \"" + act + "\"");
-        }
-
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = w.embedding("token_embd.weight", V, D);
-        if (w.has("token_embd_norm.weight")) embd_norm = w.vec("token_embd_norm.weight", D); // layernorm_embedding
-        out_norm = w.vec("output_norm.weight", D);
-        head = w.mat(w.has("output.weight") ? "output.weight" : "token_embd.weight", V, D); // tied when absent
-        angle = w.vec("rope_angle.weight", dk);
-        const float* log_decay = w.vec("retention_decay.weight", H);
-        for (int64_t h = 0; h < H; h++) {
-            if (!(log_decay[h] < 0.0f)) {
-                throw format_error("tensor \"retention_decay.weight\" [" + std::to_string(h) +
-                                   "]: expected log γ < 0, found " + std::to_string(log_decay[h]));
-            }
-            log_gamma.push_back(double(log_decay[h]));
-            gamma.push_back(std::exp(log_decay[h])); // float exp of the float buffer, as torchscale's decay.exp()
-        }
-        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
-    }
+    explicit retnet_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), retnet_weights(*file_, weights_for::cpu) {}
 
     std::string arch() const override { return "retnet"; }
     int64_t n_vocab() const override { return V; }
@@ -106,44 +47,13 @@ class retnet_model final : public model {
 
   private:
     size_t layer_state() const { return size_t(H * dv * dk + H); }
-    retnet_layer load_layer(weight_loader& w, int64_t i);
     void rotate(float* x, uint32_t pos, int64_t T) const;
     void retention_step(float* S, float* scale, const float* q, const float* k, const float* v, float* o) const;
     void retention_chunk(float* S, float* scale, const float* q, const float* k, const float* v, float* o,
                          int64_t T) const;
     void retention(const retnet_layer& ly, float* x, float* s, uint32_t pos, int64_t T) const;
     void ffn(const retnet_layer& ly, float* x, int64_t T) const;
-
-    int64_t D = 0, L = 0, H = 0, dk = 0, dv = 0, Dv = 0, F = 0, V = 0;
-    float eps = 1e-6f, embd_scale = 1.0f;
-    activation ffn_act = activation::gelu;
-    matrix emb;                        // (V, D)
-    const float* embd_norm = nullptr;  // (D), optional
-    const float* out_norm = nullptr;   // (D)
-    matrix head;                       // (V, D)
-    const float* angle = nullptr;      // (dk) rotation frequency of each key/query channel
-    std::vector<double> log_gamma;     // (H) log γ_h, for the powers in the chunk form
-    std::vector<float> gamma;          // (H) γ_h
-    std::vector<retnet_layer> layers;
-    std::deque<std::vector<float>> owned_;
-    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
-
-retnet_layer retnet_model::load_layer(weight_loader& w, int64_t i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    retnet_layer ly;
-    ly.attn_norm = w.vec(p + "attn_norm.weight", D);
-    ly.wq = w.mat(p + "attn_q.weight", D, D);
-    ly.wk = w.mat(p + "attn_k.weight", D, D);
-    ly.wv = w.mat(p + "attn_v.weight", Dv, D);
-    ly.wg = w.mat(p + "attn_gate.weight", Dv, D);
-    ly.wo = w.mat(p + "attn_output.weight", D, Dv);
-    ly.ffn_norm = w.vec(p + "ffn_norm.weight", D);
-    ly.ffn_gate = w.mat(p + "ffn_gate.weight", F, D);
-    ly.ffn_up = w.mat(p + "ffn_up.weight", F, D);
-    ly.ffn_down = w.mat(p + "ffn_down.weight", D, F);
-    return ly;
-}
 
 // theta_shift of every head of T rows of [H][dk] at positions pos, pos+1, …:
 // x[2i] ← x[2i]·cos − x[2i+1]·sin, x[2i+1] ← x[2i+1]·cos + x[2i]·sin, angle n·θ per channel
@@ -283,9 +193,9 @@ void retnet_model::ffn(const retnet_layer& ly, float* x, int64_t T) const {
         const float z = a[e];
         float y = 0.0f;
         switch (ffn_act) {
-        case activation::gelu: y = 0.5f * z * (1.0f + std::erf(z * 0.70710678118654752f)); break; // exact (erf)
-        case activation::silu: y = z * sigmoid(z); break;
-        case activation::relu: y = z > 0.0f ? z : 0.0f; break;
+        case retnet_activation::gelu: y = 0.5f * z * (1.0f + std::erf(z * 0.70710678118654752f)); break; // exact (erf)
+        case retnet_activation::silu: y = z * sigmoid(z); break;
+        case retnet_activation::relu: y = z > 0.0f ? z : 0.0f; break;
         }
         a[e] = y * b[e];
     }
@@ -319,6 +229,73 @@ void retnet_model::forward(const int32_t* tokens, size_t n, float* state, float*
 }
 
 } // namespace
+
+// The tensors of the file, by name and shape (ggml order), checked by weight_loader.
+retnet_weights::retnet_weights(const gguf_file& f, weights_for use) {
+    weight_loader w(f, "retnet", owned, use == weights_for::cpu ? &packs : nullptr);
+    D = w.u32("embedding_length");
+    L = w.u32("block_count");
+    H = w.u32("attention.head_count");
+    F = w.u32("feed_forward_length");
+    if (H == 0 || D % H != 0 || (D / H) % 2 != 0) {
+        throw format_error("retnet.attention.head_count: expected a divisor of embedding_length " +
+                           std::to_string(D) + " leaving an even key head size, found " + std::to_string(H));
+    }
+    dk = D / H;
+    const uint32_t key_length = w.u32("attention.key_length", uint32_t(dk));
+    if (key_length != dk) {
+        throw format_error("retnet.attention.key_length: expected embedding_length / head_count = " +
+                           std::to_string(dk) + ", found " + std::to_string(key_length));
+    }
+    dv = w.u32("attention.value_length");
+    if (dv == 0) throw format_error("retnet.attention.value_length: expected > 0, found 0");
+    Dv = H * dv;
+    eps = w.f32("attention.layer_norm_rms_epsilon", 1e-6f);
+    embd_scale = w.f32("embedding_scale", 1.0f);
+    const std::string act = f.get_string("retnet.feed_forward_activation");
+    if (act == "gelu") {
+        ffn_act = retnet_activation::gelu;
+    } else if (act == "silu") {
+        ffn_act = retnet_activation::silu;
+    } else if (act == "relu") {
+        ffn_act = retnet_activation::relu;
+    } else {
+        throw format_error("metadata \"retnet.feed_forward_activation\": expected \"gelu\", \"silu\" or "
+                           "\"relu\", found \"" + act + "\"");
+    }
+
+    const gguf_tensor& emb_t = f.tensor("token_embd.weight");
+    V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+    emb = w.embedding("token_embd.weight", V, D);
+    if (w.has("token_embd_norm.weight")) embd_norm = w.vec("token_embd_norm.weight", D); // layernorm_embedding
+    out_norm = w.vec("output_norm.weight", D);
+    head = w.mat(w.has("output.weight") ? "output.weight" : "token_embd.weight", V, D); // tied when absent
+    angle = w.vec("rope_angle.weight", dk);
+    const float* log_decay = w.vec("retention_decay.weight", H);
+    for (int64_t h = 0; h < H; h++) {
+        if (!(log_decay[h] < 0.0f)) {
+            throw format_error("tensor \"retention_decay.weight\" [" + std::to_string(h) +
+                               "]: expected log γ < 0, found " + std::to_string(log_decay[h]));
+        }
+        log_gamma.push_back(double(log_decay[h]));
+        gamma.push_back(std::exp(log_decay[h])); // float exp of the float buffer, as torchscale's decay.exp()
+    }
+    for (int64_t i = 0; i < L; i++) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        retnet_layer ly;
+        ly.attn_norm = w.vec(p + "attn_norm.weight", D);
+        ly.wq = w.mat(p + "attn_q.weight", D, D);
+        ly.wk = w.mat(p + "attn_k.weight", D, D);
+        ly.wv = w.mat(p + "attn_v.weight", Dv, D);
+        ly.wg = w.mat(p + "attn_gate.weight", Dv, D);
+        ly.wo = w.mat(p + "attn_output.weight", D, Dv);
+        ly.ffn_norm = w.vec(p + "ffn_norm.weight", D);
+        ly.ffn_gate = w.mat(p + "ffn_gate.weight", F, D);
+        ly.ffn_up = w.mat(p + "ffn_up.weight", F, D);
+        ly.ffn_down = w.mat(p + "ffn_down.weight", D, F);
+        layers.push_back(ly);
+    }
+}
 
 std::unique_ptr<model> load_retnet(std::shared_ptr<const gguf_file> f) {
     return std::make_unique<retnet_model>(std::move(f));

@@ -20,49 +20,17 @@
 
 #include "loader.h"
 #include "ops.h"
+#include "weights.h"
 
 namespace pyrnn {
 
 namespace {
 
-struct rwkv4_layer {
-    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b; // (C)
-    const float *mix_k, *mix_v, *mix_r;         // (C) time-mix μ
-    const float* w;                             // (A) −exp(time_decay), computed at load
-    const float* u;                             // (A) time_first, the current token's bonus
-    matrix wk, wv, wr;                          // (A, C)
-    matrix wo;                                  // (C, A)
-    const float *ffn_mix_k, *ffn_mix_r;         // (C) channel-mix μ
-    matrix ffn_key;                             // (F, C)
-    matrix ffn_value;                           // (C, F)
-    matrix ffn_receptance;                      // (C, C)
-};
-
-class rwkv4_model final : public model {
+// The hyperparameters and weights (weights.h, shared with cuda/rwkv4.cu) are a base: the code below
+// reads C, A, layers, ... as members.
+class rwkv4_model final : public model, private rwkv4_weights {
   public:
-    explicit rwkv4_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "rwkv4", owned_, &packs_);
-        C = w.u32("embedding_length");
-        L = w.u32("block_count");
-        F = w.u32("feed_forward_length");
-        eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
-        // A (attention width) is C in every released model; it is taken from the decay's length.
-        const gguf_tensor* decay0 = file_->find_tensor("blk.0.time_mix_decay.weight");
-        A = decay0 ? decay0->ne[0] : C;
-        if (A <= 0) {
-            throw format_error("tensor \"blk.0.time_mix_decay.weight\" length: expected the attention width (> 0), "
-                               "found " + std::to_string(A));
-        }
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = w.embedding("token_embd.weight", V, C);
-        ln0_w = w.vec("token_embd_norm.weight", C); // ln0, applied at run time (not folded into emb)
-        ln0_b = w.vec("token_embd_norm.bias", C);
-        ln_out_w = w.vec("output_norm.weight", C);
-        ln_out_b = w.vec("output_norm.bias", C);
-        head = w.mat("output.weight", V, C);
-        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
-    }
+    explicit rwkv4_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), rwkv4_weights(*file_, weights_for::cpu) {}
 
     std::string arch() const override { return "rwkv4"; }
     int64_t n_vocab() const override { return V; }
@@ -81,48 +49,9 @@ class rwkv4_model final : public model {
 
   private:
     size_t layer_state() const { return size_t(2 * C + 3 * A); }
-    rwkv4_layer load_layer(weight_loader& w, int64_t i);
     void time_mix(const rwkv4_layer& ly, float* x, float* s, int64_t T) const;
     void channel_mix(const rwkv4_layer& ly, float* x, float* s, int64_t T) const;
-
-    int64_t C = 0, A = 0, L = 0, F = 0, V = 0;
-    float eps = 1e-5f;
-    matrix emb;                                           // (V, C)
-    const float *ln0_w = nullptr, *ln0_b = nullptr;       // (C)
-    const float *ln_out_w = nullptr, *ln_out_b = nullptr; // (C)
-    matrix head;                                          // (V, C)
-    std::vector<rwkv4_layer> layers;
-    std::deque<std::vector<float>> owned_;
-    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
-
-rwkv4_layer rwkv4_model::load_layer(weight_loader& w, int64_t i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    rwkv4_layer ly;
-    ly.ln1_w = w.vec(p + "attn_norm.weight", C);
-    ly.ln1_b = w.vec(p + "attn_norm.bias", C);
-    ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
-    ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
-    ly.mix_k = w.vec(p + "time_mix_lerp_k.weight", C);
-    ly.mix_v = w.vec(p + "time_mix_lerp_v.weight", C);
-    ly.mix_r = w.vec(p + "time_mix_lerp_r.weight", C);
-    const float* decay = w.vec(p + "time_mix_decay.weight", A);
-    std::vector<float> neg_exp(static_cast<size_t>(A)); // in fp32 from the stored value, as pip does at load
-    for (int64_t c = 0; c < A; c++) neg_exp[c] = -std::exp(decay[c]);
-    owned_.push_back(std::move(neg_exp));
-    ly.w = owned_.back().data();
-    ly.u = w.vec(p + "time_mix_first.weight", A);
-    ly.wk = w.mat(p + "time_mix_key.weight", A, C);
-    ly.wv = w.mat(p + "time_mix_value.weight", A, C);
-    ly.wr = w.mat(p + "time_mix_receptance.weight", A, C);
-    ly.wo = w.mat(p + "time_mix_output.weight", C, A);
-    ly.ffn_mix_k = w.vec(p + "channel_mix_lerp_k.weight", C);
-    ly.ffn_mix_r = w.vec(p + "channel_mix_lerp_r.weight", C);
-    ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
-    ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
-    ly.ffn_receptance = w.mat(p + "channel_mix_receptance.weight", C, C);
-    return ly;
-}
 
 // out[t] = xn[t]·μ + prev[t]·(1−μ), pip's "mix" token shift, for T rows of C.
 void mix_rows(const float* xn, const float* prev, const float* mu, float* out, int64_t T, int64_t C) {
@@ -209,6 +138,57 @@ void rwkv4_model::forward(const int32_t* tokens, size_t n, float* state, float* 
 }
 
 } // namespace
+
+// The tensors of the file, by name and shape (ggml order), checked by weight_loader.
+rwkv4_weights::rwkv4_weights(const gguf_file& f, weights_for use) {
+    weight_loader w(f, "rwkv4", owned, use == weights_for::cpu ? &packs : nullptr);
+    C = w.u32("embedding_length");
+    L = w.u32("block_count");
+    F = w.u32("feed_forward_length");
+    eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
+    // A (attention width) is C in every released model; it is taken from the decay's length.
+    const gguf_tensor* decay0 = f.find_tensor("blk.0.time_mix_decay.weight");
+    A = decay0 ? decay0->ne[0] : C;
+    if (A <= 0) {
+        throw format_error("tensor \"blk.0.time_mix_decay.weight\" length: expected the attention width (> 0), "
+                           "found " + std::to_string(A));
+    }
+    const gguf_tensor& emb_t = f.tensor("token_embd.weight");
+    V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+    emb = w.embedding("token_embd.weight", V, C);
+    ln0_w = w.vec("token_embd_norm.weight", C); // ln0, applied at run time (not folded into emb)
+    ln0_b = w.vec("token_embd_norm.bias", C);
+    ln_out_w = w.vec("output_norm.weight", C);
+    ln_out_b = w.vec("output_norm.bias", C);
+    head = w.mat("output.weight", V, C);
+    for (int64_t i = 0; i < L; i++) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        rwkv4_layer ly;
+        ly.ln1_w = w.vec(p + "attn_norm.weight", C);
+        ly.ln1_b = w.vec(p + "attn_norm.bias", C);
+        ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
+        ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
+        ly.mix_k = w.vec(p + "time_mix_lerp_k.weight", C);
+        ly.mix_v = w.vec(p + "time_mix_lerp_v.weight", C);
+        ly.mix_r = w.vec(p + "time_mix_lerp_r.weight", C);
+        const float* decay = w.vec(p + "time_mix_decay.weight", A);
+        std::vector<float> neg_exp(static_cast<size_t>(A)); // in fp32 from the stored value, as pip does at load
+        for (int64_t c = 0; c < A; c++) neg_exp[c] = -std::exp(decay[c]);
+        owned.push_back(std::move(neg_exp));
+        ly.w = owned.back().data();
+        ly.u = w.vec(p + "time_mix_first.weight", A);
+        ly.wk = w.mat(p + "time_mix_key.weight", A, C);
+        ly.wv = w.mat(p + "time_mix_value.weight", A, C);
+        ly.wr = w.mat(p + "time_mix_receptance.weight", A, C);
+        ly.wo = w.mat(p + "time_mix_output.weight", C, A);
+        ly.ffn_mix_k = w.vec(p + "channel_mix_lerp_k.weight", C);
+        ly.ffn_mix_r = w.vec(p + "channel_mix_lerp_r.weight", C);
+        ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
+        ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
+        ly.ffn_receptance = w.mat(p + "channel_mix_receptance.weight", C, C);
+        layers.push_back(ly);
+    }
+}
 
 std::unique_ptr<model> load_rwkv4(std::shared_ptr<const gguf_file> f) {
     return std::make_unique<rwkv4_model>(std::move(f));

@@ -16,56 +16,17 @@
 
 #include "loader.h"
 #include "ops.h"
+#include "weights.h"
 
 namespace pyrnn {
 
 namespace {
 
-struct rwkv5_layer {
-    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b;     // (C)
-    const float *lerp_k, *lerp_v, *lerp_r, *lerp_g; // (C) token-shift: x + (x_prev − x)·lerp; g: 5.1+
-    const float* w;                                 // (C) decay exp(−exp(time_decay)), computed at load
-    const float* u;                                 // (C) bonus of the current token ("time_first")
-    matrix wr, wk, wv, wg, wo;                      // (C, C); wg only when gated (5.1+)
-    const float *lnx_w, *lnx_b;                     // (C) GroupNorm(H)
-    const float *ffn_lerp_k, *ffn_lerp_r;           // (C)
-    matrix ffn_key, ffn_value, ffn_recept;          // (F, C), (C, F), (C, C)
-};
-
-class rwkv5_model final : public model {
+// The hyperparameters and weights (weights.h, shared with cuda/rwkv5_6.cu) are a base: the code below
+// reads C, N, layers, ... as members.
+class rwkv5_model final : public model, private rwkv5_weights {
   public:
-    explicit rwkv5_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "rwkv5", owned_, &packs_);
-        version = w.u32("version");
-        if (version != 50 && version != 51 && version != 52) {
-            throw format_error("rwkv5.version: expected 50, 51 or 52 (RWKV-5.0/5.1/5.2), found " +
-                               std::to_string(version));
-        }
-        gated = version >= 51;
-        C = w.u32("embedding_length");
-        L = w.u32("block_count");
-        N = w.u32("wkv.head_size");
-        F = w.u32("feed_forward_length");
-        eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
-        // pip's constant: training's GroupNorm(x / head_size_divisor 8, eps 1e-5) rewritten.
-        gn_eps = w.f32("attention.group_norm_epsilon", 64e-5f);
-        if (N == 0 || C % N != 0) {
-            throw format_error("rwkv5.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
-                               ", found " + std::to_string(N));
-        }
-        H = C / N;
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = w.embedding("token_embd.weight", V, C);
-        if (w.has("token_embd_norm.weight")) { // ln0, applied at run time (not folded into the embedding)
-            ln0_w = w.vec("token_embd_norm.weight", C);
-            ln0_b = w.vec("token_embd_norm.bias", C);
-        }
-        ln_out_w = w.vec("output_norm.weight", C);
-        ln_out_b = w.vec("output_norm.bias", C);
-        head = w.mat("output.weight", V, C);
-        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
-    }
+    explicit rwkv5_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), rwkv5_weights(*file_, weights_for::cpu) {}
 
     std::string arch() const override { return "rwkv5"; }
     int64_t n_vocab() const override { return V; }
@@ -78,55 +39,9 @@ class rwkv5_model final : public model {
 
   private:
     size_t layer_state() const { return size_t(2 * C + H * N * N); }
-    rwkv5_layer load_layer(weight_loader& w, int64_t i);
     void time_mix(const rwkv5_layer& ly, float* x, float* s, int64_t T) const;
     void channel_mix(const rwkv5_layer& ly, float* x, float* s, int64_t T) const;
-
-    uint32_t version = 52;
-    bool gated = true;
-    int64_t C = 0, L = 0, N = 0, H = 0, F = 0, V = 0;
-    float eps = 1e-5f, gn_eps = 64e-5f;
-    matrix emb;                                           // (V, C)
-    const float *ln0_w = nullptr, *ln0_b = nullptr;       // (C), optional
-    const float *ln_out_w = nullptr, *ln_out_b = nullptr; // (C)
-    matrix head;                                          // (V, C)
-    std::vector<rwkv5_layer> layers;
-    std::deque<std::vector<float>> owned_;
-    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
-
-rwkv5_layer rwkv5_model::load_layer(weight_loader& w, int64_t i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    rwkv5_layer ly;
-    ly.ln1_w = w.vec(p + "attn_norm.weight", C);
-    ly.ln1_b = w.vec(p + "attn_norm.bias", C);
-    ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
-    ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
-    ly.lerp_k = w.vec(p + "time_mix_lerp_k.weight", C);
-    ly.lerp_v = w.vec(p + "time_mix_lerp_v.weight", C);
-    ly.lerp_r = w.vec(p + "time_mix_lerp_r.weight", C);
-    ly.lerp_g = gated ? w.vec(p + "time_mix_lerp_g.weight", C) : nullptr;
-    // The decay is constant per layer (no data dependence in v5), so exp(−exp(·)) once, in fp32 as pip.
-    const float* decay = w.floats(p + "time_mix_decay.weight", {N, H}); // (H, N) raw log-log decay
-    std::vector<float> wd(static_cast<size_t>(C));
-    for (int64_t c = 0; c < C; c++) wd[c] = std::exp(-std::exp(decay[c]));
-    owned_.push_back(std::move(wd));
-    ly.w = owned_.back().data();
-    ly.u = w.floats(p + "time_mix_first.weight", {N, H}); // (H, N)
-    ly.wr = w.mat(p + "time_mix_receptance.weight", C, C);
-    ly.wk = w.mat(p + "time_mix_key.weight", C, C);
-    ly.wv = w.mat(p + "time_mix_value.weight", C, C);
-    if (gated) ly.wg = w.mat(p + "time_mix_gate.weight", C, C);
-    ly.wo = w.mat(p + "time_mix_output.weight", C, C);
-    ly.lnx_w = w.vec(p + "time_mix_ln.weight", C);
-    ly.lnx_b = w.vec(p + "time_mix_ln.bias", C);
-    ly.ffn_lerp_k = w.vec(p + "channel_mix_lerp_k.weight", C);
-    ly.ffn_lerp_r = w.vec(p + "channel_mix_lerp_r.weight", C);
-    ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
-    ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
-    ly.ffn_recept = w.mat(p + "channel_mix_receptance.weight", C, C);
-    return ly;
-}
 
 // out[t] = x[t] + (prev[t] − x[t]) · lerp, for T rows of n.
 void lerp_rows(const float* x, const float* prev, const float* lerp, float* out, int64_t T, int64_t n) {
@@ -226,6 +141,71 @@ void rwkv5_model::forward(const int32_t* tokens, size_t n, float* state, float* 
 }
 
 } // namespace
+
+// The tensors of the file, by name and shape (ggml order), checked by weight_loader.
+rwkv5_weights::rwkv5_weights(const gguf_file& f, weights_for use) {
+    weight_loader w(f, "rwkv5", owned, use == weights_for::cpu ? &packs : nullptr);
+    version = w.u32("version");
+    if (version != 50 && version != 51 && version != 52) {
+        throw format_error("rwkv5.version: expected 50, 51 or 52 (RWKV-5.0/5.1/5.2), found " +
+                           std::to_string(version));
+    }
+    gated = version >= 51;
+    C = w.u32("embedding_length");
+    L = w.u32("block_count");
+    N = w.u32("wkv.head_size");
+    F = w.u32("feed_forward_length");
+    eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
+    // pip's constant: training's GroupNorm(x / head_size_divisor 8, eps 1e-5) rewritten.
+    gn_eps = w.f32("attention.group_norm_epsilon", 64e-5f);
+    if (N == 0 || C % N != 0) {
+        throw format_error("rwkv5.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
+                           ", found " + std::to_string(N));
+    }
+    H = C / N;
+    const gguf_tensor& emb_t = f.tensor("token_embd.weight");
+    V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+    emb = w.embedding("token_embd.weight", V, C);
+    if (w.has("token_embd_norm.weight")) { // ln0, applied at run time (not folded into the embedding)
+        ln0_w = w.vec("token_embd_norm.weight", C);
+        ln0_b = w.vec("token_embd_norm.bias", C);
+    }
+    ln_out_w = w.vec("output_norm.weight", C);
+    ln_out_b = w.vec("output_norm.bias", C);
+    head = w.mat("output.weight", V, C);
+    for (int64_t i = 0; i < L; i++) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        rwkv5_layer ly;
+        ly.ln1_w = w.vec(p + "attn_norm.weight", C);
+        ly.ln1_b = w.vec(p + "attn_norm.bias", C);
+        ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
+        ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
+        ly.lerp_k = w.vec(p + "time_mix_lerp_k.weight", C);
+        ly.lerp_v = w.vec(p + "time_mix_lerp_v.weight", C);
+        ly.lerp_r = w.vec(p + "time_mix_lerp_r.weight", C);
+        ly.lerp_g = gated ? w.vec(p + "time_mix_lerp_g.weight", C) : nullptr;
+        // The decay is constant per layer (no data dependence in v5), so exp(−exp(·)) once, in fp32 as pip.
+        const float* decay = w.floats(p + "time_mix_decay.weight", {N, H}); // (H, N) raw log-log decay
+        std::vector<float> wd(static_cast<size_t>(C));
+        for (int64_t c = 0; c < C; c++) wd[c] = std::exp(-std::exp(decay[c]));
+        owned.push_back(std::move(wd));
+        ly.w = owned.back().data();
+        ly.u = w.floats(p + "time_mix_first.weight", {N, H}); // (H, N)
+        ly.wr = w.mat(p + "time_mix_receptance.weight", C, C);
+        ly.wk = w.mat(p + "time_mix_key.weight", C, C);
+        ly.wv = w.mat(p + "time_mix_value.weight", C, C);
+        if (gated) ly.wg = w.mat(p + "time_mix_gate.weight", C, C);
+        ly.wo = w.mat(p + "time_mix_output.weight", C, C);
+        ly.lnx_w = w.vec(p + "time_mix_ln.weight", C);
+        ly.lnx_b = w.vec(p + "time_mix_ln.bias", C);
+        ly.ffn_lerp_k = w.vec(p + "channel_mix_lerp_k.weight", C);
+        ly.ffn_lerp_r = w.vec(p + "channel_mix_lerp_r.weight", C);
+        ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
+        ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
+        ly.ffn_recept = w.mat(p + "channel_mix_receptance.weight", C, C);
+        layers.push_back(ly);
+    }
+}
 
 std::unique_ptr<model> load_rwkv5(std::shared_ptr<const gguf_file> f) {
     return std::make_unique<rwkv5_model>(std::move(f));

@@ -11,53 +11,17 @@
 
 #include "loader.h"
 #include "ops.h"
+#include "weights.h"
 
 namespace pyrnn {
 
 namespace {
 
-struct rwkv6_layer {
-    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b; // (C)
-    const float* lerp_x;                        // (C) token-shift mix feeding the mix LoRA
-    const float* lerp;                          // (5, C): w, k, v, r, g token-shift mixes
-    matrix mix_w1;                              // (5·Dm, C): mix LoRA down, row block j ↔ w, k, v, r, g
-    matrix mix_w2[5];                           // (C, Dm) each: mix LoRA up, one per w, k, v, r, g
-    const float* decay;                         // (C) raw log-log decay base (w = exp(−exp(decay + lora)))
-    matrix decay_w1, decay_w2;                  // (Dd, C), (C, Dd): decay LoRA
-    const float* first;                         // (H, N) bonus u of the current token
-    matrix wr, wk, wv, wg, wo;                  // (C, C)
-    const float *lnx_w, *lnx_b;                 // (C) GroupNorm(H)
-    const float *ffn_lerp_k, *ffn_lerp_r;       // (C)
-    matrix ffn_key, ffn_value, ffn_receptance;  // (F, C), (C, F), (C, C)
-};
-
-class rwkv6_model final : public model {
+// The hyperparameters and weights (weights.h, shared with cuda/rwkv5_6.cu) are a base: the code below
+// reads C, N, layers, ... as members.
+class rwkv6_model final : public model, private rwkv6_weights {
   public:
-    explicit rwkv6_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)) {
-        weight_loader w(*file_, "rwkv6", owned_, &packs_);
-        C = w.u32("embedding_length");
-        L = w.u32("block_count");
-        N = w.u32("wkv.head_size");
-        F = w.u32("feed_forward_length");
-        eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
-        rescale_every = w.u32("rescale_every_n_layers", 0);
-        if (N == 0 || C % N != 0) {
-            throw format_error("rwkv6.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
-                               ", found " + std::to_string(N));
-        }
-        H = C / N;
-        const gguf_tensor& emb_t = file_->tensor("token_embd.weight");
-        V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
-        emb = w.embedding("token_embd.weight", V, C);
-        if (w.has("token_embd_norm.weight")) { // ln0, applied at run time as llama.cpp does
-            ln0_w = w.vec("token_embd_norm.weight", C);
-            ln0_b = w.vec("token_embd_norm.bias", C);
-        }
-        ln_out_w = w.vec("output_norm.weight", C);
-        ln_out_b = w.vec("output_norm.bias", C);
-        head = w.mat("output.weight", V, C);
-        for (int64_t i = 0; i < L; i++) layers.push_back(load_layer(w, i));
-    }
+    explicit rwkv6_model(std::shared_ptr<const gguf_file> f) : model(std::move(f)), rwkv6_weights(*file_, weights_for::cpu) {}
 
     std::string arch() const override { return "rwkv6"; }
     int64_t n_vocab() const override { return V; }
@@ -70,84 +34,9 @@ class rwkv6_model final : public model {
 
   private:
     size_t layer_state() const { return size_t(2 * C + H * N * N); }
-    rwkv6_layer load_layer(weight_loader& w, int64_t i);
     void time_mix(const rwkv6_layer& ly, float* x, float* s, int64_t T) const;
     void channel_mix(const rwkv6_layer& ly, float* x, float* s, int64_t T) const;
-
-    int64_t C = 0, L = 0, N = 0, H = 0, F = 0, V = 0;
-    int64_t rescale_every = 0; // > 0: output/value weights pre-divided by 2^⌊i/n⌋, x halved every n blocks
-    float eps = 1e-5f;
-    matrix emb;                                           // (V, C)
-    const float *ln0_w = nullptr, *ln0_b = nullptr;       // (C), optional
-    const float *ln_out_w = nullptr, *ln_out_b = nullptr; // (C)
-    matrix head;                                          // (V, C)
-    std::vector<rwkv6_layer> layers;
-    std::deque<std::vector<float>> owned_;
-    std::deque<packed_matrix> packs_; // matrices repacked for this CPU (loader.h)
 };
-
-rwkv6_layer rwkv6_model::load_layer(weight_loader& w, int64_t i) {
-    const std::string p = "blk." + std::to_string(i) + ".";
-    rwkv6_layer ly;
-    ly.ln1_w = w.vec(p + "attn_norm.weight", C);
-    ly.ln1_b = w.vec(p + "attn_norm.bias", C);
-    ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
-    ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
-    ly.lerp_x = w.vec(p + "time_mix_lerp_x.weight", C);
-    if (w.has(p + "time_mix_lerp_fused.weight")) {
-        ly.lerp = w.floats(p + "time_mix_lerp_fused.weight", {C, 1, 1, 5});
-    } else { // older llama.cpp files: five separate (C,1,1) mixes
-        std::vector<float> lerp(size_t(5 * C));
-        const char* names[5] = {"w", "k", "v", "r", "g"};
-        for (int j = 0; j < 5; j++) {
-            const float* v = w.vec(p + "time_mix_lerp_" + names[j] + ".weight", C);
-            std::copy(v, v + C, lerp.begin() + j * C);
-        }
-        owned_.push_back(std::move(lerp));
-        ly.lerp = owned_.back().data();
-    }
-    // LoRA sizes come from the shapes; time_mix_extra_dim / time_decay_extra_dim are not trusted
-    // (llama.cpp's converter hard-codes them from C rather than reading the checkpoint).
-    auto ne1 = [&](const std::string& name) {
-        const gguf_tensor* t = file_->find_tensor(name);
-        if (!t) throw format_error("tensor \"" + name + "\": expected in a rwkv6 model, found nothing");
-        return t->n_dims >= 2 ? t->ne[1] : int64_t(0);
-    };
-    const int64_t five_dm = ne1(p + "time_mix_w1.weight");
-    if (five_dm == 0 || five_dm % 5 != 0) {
-        throw format_error("tensor \"" + p + "time_mix_w1.weight\" ne[1]: expected 5 × time_mix_extra_dim, found " +
-                           std::to_string(five_dm));
-    }
-    const int64_t Dm = five_dm / 5;
-    ly.mix_w1 = w.mat(p + "time_mix_w1.weight", 5 * Dm, C);
-    const gguf_tensor& w2 = w.tensor(p + "time_mix_w2.weight", {Dm, C, 5});
-    if (kernels().gemm[w2.type] == nullptr) {
-        throw format_error("tensor \"" + w2.name + "\" type: expected a type pyrnn computes with, found " +
-                           find_type(w2.type)->name);
-    }
-    for (int j = 0; j < 5; j++) { // ne (Dm, C, 5): five row-major (C, Dm) matrices one after another
-        const auto* base = static_cast<const uint8_t*>(w2.data) + uint64_t(j) * C * row_bytes(w2.type, Dm);
-        ly.mix_w2[j] = matrix{base, w2.type, C, Dm};
-    }
-    ly.decay = w.vec(p + "time_mix_decay.weight", C);
-    const int64_t Dd = ne1(p + "time_mix_decay_w1.weight");
-    ly.decay_w1 = w.mat(p + "time_mix_decay_w1.weight", Dd, C);
-    ly.decay_w2 = w.mat(p + "time_mix_decay_w2.weight", C, Dd);
-    ly.first = w.floats(p + "time_mix_first.weight", {N, H});
-    ly.wr = w.mat(p + "time_mix_receptance.weight", C, C);
-    ly.wk = w.mat(p + "time_mix_key.weight", C, C);
-    ly.wv = w.mat(p + "time_mix_value.weight", C, C);
-    ly.wg = w.mat(p + "time_mix_gate.weight", C, C);
-    ly.wo = w.mat(p + "time_mix_output.weight", C, C);
-    ly.lnx_w = w.vec(p + "time_mix_ln.weight", C);
-    ly.lnx_b = w.vec(p + "time_mix_ln.bias", C);
-    ly.ffn_lerp_k = w.vec(p + "channel_mix_lerp_k.weight", C);
-    ly.ffn_lerp_r = w.vec(p + "channel_mix_lerp_r.weight", C);
-    ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
-    ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
-    ly.ffn_receptance = w.mat(p + "channel_mix_receptance.weight", C, C);
-    return ly;
-}
 
 // x [T][C]: residual stream, updated in place.
 void rwkv6_model::time_mix(const rwkv6_layer& ly, float* x, float* s, int64_t T) const {
@@ -268,6 +157,94 @@ void rwkv6_model::forward(const int32_t* tokens, size_t n, float* state, float* 
 }
 
 } // namespace
+
+// The tensors of the file, by name and shape (ggml order), checked by weight_loader.
+rwkv6_weights::rwkv6_weights(const gguf_file& f, weights_for use) {
+    weight_loader w(f, "rwkv6", owned, use == weights_for::cpu ? &packs : nullptr);
+    C = w.u32("embedding_length");
+    L = w.u32("block_count");
+    N = w.u32("wkv.head_size");
+    F = w.u32("feed_forward_length");
+    eps = w.f32("attention.layer_norm_epsilon", 1e-5f);
+    rescale_every = w.u32("rescale_every_n_layers", 0);
+    if (N == 0 || C % N != 0) {
+        throw format_error("rwkv6.wkv.head_size: expected a divisor of embedding_length " + std::to_string(C) +
+                           ", found " + std::to_string(N));
+    }
+    H = C / N;
+    const gguf_tensor& emb_t = f.tensor("token_embd.weight");
+    V = emb_t.n_dims >= 2 ? emb_t.ne[1] : 0;
+    emb = w.embedding("token_embd.weight", V, C);
+    if (w.has("token_embd_norm.weight")) { // ln0, applied at run time as llama.cpp does
+        ln0_w = w.vec("token_embd_norm.weight", C);
+        ln0_b = w.vec("token_embd_norm.bias", C);
+    }
+    ln_out_w = w.vec("output_norm.weight", C);
+    ln_out_b = w.vec("output_norm.bias", C);
+    head = w.mat("output.weight", V, C);
+    for (int64_t i = 0; i < L; i++) {
+        const std::string p = "blk." + std::to_string(i) + ".";
+        rwkv6_layer ly;
+        ly.ln1_w = w.vec(p + "attn_norm.weight", C);
+        ly.ln1_b = w.vec(p + "attn_norm.bias", C);
+        ly.ln2_w = w.vec(p + "attn_norm_2.weight", C);
+        ly.ln2_b = w.vec(p + "attn_norm_2.bias", C);
+        ly.lerp_x = w.vec(p + "time_mix_lerp_x.weight", C);
+        if (w.has(p + "time_mix_lerp_fused.weight")) {
+            ly.lerp = w.floats(p + "time_mix_lerp_fused.weight", {C, 1, 1, 5});
+        } else { // older llama.cpp files: five separate (C,1,1) mixes
+            std::vector<float> lerp(size_t(5 * C));
+            const char* names[5] = {"w", "k", "v", "r", "g"};
+            for (int j = 0; j < 5; j++) {
+                const float* v = w.vec(p + "time_mix_lerp_" + names[j] + ".weight", C);
+                std::copy(v, v + C, lerp.begin() + j * C);
+            }
+            owned.push_back(std::move(lerp));
+            ly.lerp = owned.back().data();
+        }
+        // LoRA sizes come from the shapes; time_mix_extra_dim / time_decay_extra_dim are not trusted
+        // (llama.cpp's converter hard-codes them from C rather than reading the checkpoint).
+        auto ne1 = [&](const std::string& name) {
+            const gguf_tensor* t = f.find_tensor(name);
+            if (!t) throw format_error("tensor \"" + name + "\": expected in a rwkv6 model, found nothing");
+            return t->n_dims >= 2 ? t->ne[1] : int64_t(0);
+        };
+        const int64_t five_dm = ne1(p + "time_mix_w1.weight");
+        if (five_dm == 0 || five_dm % 5 != 0) {
+            throw format_error("tensor \"" + p + "time_mix_w1.weight\" ne[1]: expected 5 × time_mix_extra_dim, found " +
+                               std::to_string(five_dm));
+        }
+        const int64_t Dm = five_dm / 5;
+        ly.mix_w1 = w.mat(p + "time_mix_w1.weight", 5 * Dm, C);
+        const gguf_tensor& w2 = w.tensor(p + "time_mix_w2.weight", {Dm, C, 5});
+        if (kernels().gemm[w2.type] == nullptr) {
+            throw format_error("tensor \"" + w2.name + "\" type: expected a type pyrnn computes with, found " +
+                               find_type(w2.type)->name);
+        }
+        for (int j = 0; j < 5; j++) { // ne (Dm, C, 5): five row-major (C, Dm) matrices one after another
+            const auto* base = static_cast<const uint8_t*>(w2.data) + uint64_t(j) * C * row_bytes(w2.type, Dm);
+            ly.mix_w2[j] = matrix{base, w2.type, C, Dm};
+        }
+        ly.decay = w.vec(p + "time_mix_decay.weight", C);
+        const int64_t Dd = ne1(p + "time_mix_decay_w1.weight");
+        ly.decay_w1 = w.mat(p + "time_mix_decay_w1.weight", Dd, C);
+        ly.decay_w2 = w.mat(p + "time_mix_decay_w2.weight", C, Dd);
+        ly.first = w.floats(p + "time_mix_first.weight", {N, H});
+        ly.wr = w.mat(p + "time_mix_receptance.weight", C, C);
+        ly.wk = w.mat(p + "time_mix_key.weight", C, C);
+        ly.wv = w.mat(p + "time_mix_value.weight", C, C);
+        ly.wg = w.mat(p + "time_mix_gate.weight", C, C);
+        ly.wo = w.mat(p + "time_mix_output.weight", C, C);
+        ly.lnx_w = w.vec(p + "time_mix_ln.weight", C);
+        ly.lnx_b = w.vec(p + "time_mix_ln.bias", C);
+        ly.ffn_lerp_k = w.vec(p + "channel_mix_lerp_k.weight", C);
+        ly.ffn_lerp_r = w.vec(p + "channel_mix_lerp_r.weight", C);
+        ly.ffn_key = w.mat(p + "channel_mix_key.weight", F, C);
+        ly.ffn_value = w.mat(p + "channel_mix_value.weight", C, F);
+        ly.ffn_receptance = w.mat(p + "channel_mix_receptance.weight", C, C);
+        layers.push_back(ly);
+    }
+}
 
 std::unique_ptr<model> load_rwkv6(std::shared_ptr<const gguf_file> f) {
     return std::make_unique<rwkv6_model>(std::move(f));
