@@ -60,9 +60,9 @@ bool built();
 int device_count();
 
 // Builds the device model that general.architecture names, on device `device`. Throws cuda_error in a
-// CPU-only build, for an architecture the backend lacks ("device='cuda' is not implemented for rwkv4
-// yet", checked before any device is needed), without a device, or for a tensor type it lacks;
-// format_error for a malformed file.
+// CPU-only build, without a device, for a tensor type it lacks, or for an architecture the CPU runs
+// and this backend does not yet; format_error for a malformed file or an architecture pyrnn does not
+// know (the CPU's message). The architecture is checked before any device is needed.
 std::unique_ptr<device_model> load_model(std::shared_ptr<const gguf_file> file, int device);
 
 // Architectures the CUDA backend implements (empty in a CPU-only build).

@@ -7,6 +7,10 @@
 //   quantize_block_q8_0(x32, &blk);                           // byte-exact twin of quantize_row_q8_0
 //   float s = dot_block(w_q4_0_block, x_q8_0_block);          // one block of ref.cpp's dot_q4_0
 //   float y = rwkv7_wkv_row(S_i, stride, w, kk, a, k, r, v_i, N); // one value row of the RWKV-7 state
+//   float wkv = rwkv4_wkv_step(aa, bb, pp, w, u, k, v);          // one channel of RWKV-4
+//   float y = rwkv6_wkv_col(S_j, N, r, k, u, w, v_j, N);         // one value column of RWKV-5/6's
+//   retnet_scale_step(s, gamma, a, inv);                          // one RetNet head's normaliser
+//   float y = mamba2_scan_row(S_p, B, Cm, dt, dA, x_p, N);         // one row of a Mamba-2 head's state
 #pragma once
 
 #include <cmath>
@@ -164,6 +168,38 @@ PYRNN_HD float rwkv7_wkv_row(float* Si, int64_t stride, const float* w, const fl
     return yi;
 }
 
+// RWKV-4 (rwkv4.cpp time_mix), one channel for one token; the sums in scaled form (real = aa·e^pp):
+//   returns wkv = (aa·e^pp + e^(u+k)·v) / (bb·e^pp + e^(u+k)), then decays the sums by e^w and adds
+//   this token with weight e^k; every exponent is shifted by the larger one (std::max's order).
+PYRNN_HD float rwkv4_wkv_step(float& aa, float& bb, float& pp, float w, float u, float k, float v) {
+    float ww = u + k;
+    float p = pp < ww ? ww : pp;
+    float e1 = expf(pp - p), e2 = expf(ww - p);
+    const float wkv = (e1 * aa + e2 * v) / (e1 * bb + e2);
+    ww = w + pp;
+    p = ww < k ? k : ww;
+    e1 = expf(ww - p), e2 = expf(k - p);
+    aa = e1 * aa + e2 * v;
+    bb = e1 * bb + e2;
+    pp = p;
+    return wkv;
+}
+
+// RWKV-5/6 (rwkv5.cpp / rwkv6.cpp time_mix), value column j of one head of size N, key-major state:
+//   y_j = Σ_i r_i · (u_i·k_i·v_j + S_ij) ;  S_ij ← k_i·v_j + w_i·S_ij   (i ascending, as the CPU).
+// Element i of the column is Sj[i·stride] (N for the CPU's row-major S[k][v], and for the tile).
+PYRNN_HD float rwkv6_wkv_col(float* Sj, int64_t stride, const float* r, const float* k, const float* u,
+                             const float* w, float vj, int64_t N) {
+    float yj = 0.0f;
+    for (int64_t i = 0; i < N; i++) {
+        float& s = Sj[i * stride];
+        const float kv = k[i] * vj;
+        yj += r[i] * (u[i] * kv + s);
+        s = kv + w[i] * s;
+    }
+    return yj;
+}
+
 // Mamba-1 (mamba.cpp mixer), one channel for one token, state h (N):
 //   h ← exp(dt·A) ⊙ h + (dt·B)·u ;  returns h · C (the caller adds D·u and the gate).
 PYRNN_HD float mamba_scan_step(float* h, const float* A, const float* B, const float* Cm, float dt, float u,
@@ -174,6 +210,59 @@ PYRNN_HD float mamba_scan_step(float* h, const float* A, const float* B, const f
         y += h[k] * Cm[k];
     }
     return y;
+}
+
+// Mamba-2 (mamba2.cpp mixer), row p of one head's state (N) for one token, dA = exp(dt·A) of the head:
+//   S_p ← S_p·dA + (dt·B)·x_p ;  returns S_p · C  (the caller adds D·x_p).
+PYRNN_HD float mamba2_scan_row(float* Sp, const float* B, const float* Cm, float dt, float dA, float xp, int64_t N) {
+    float y = 0.0f;
+    for (int64_t k = 0; k < N; k++) {
+        Sp[k] = Sp[k] * dA + dt * B[k] * xp;
+        y += Sp[k] * Cm[k];
+    }
+    return y;
+}
+
+// RetNet (retnet.cpp retention_step), one head's normaliser for one token: s ← s·γ + 1; the old
+// state is then scaled by a = √s·γ / √s' and the new term v ⊗ k by inv = 1 / √s'.
+PYRNN_HD void retnet_scale_step(float& s, float gamma, float& a, float& inv) {
+    const float s_new = s * gamma + 1.0f;
+    const float root = sqrtf(s_new);
+    a = sqrtf(s) * gamma / root, inv = 1.0f / root;
+    s = s_new;
+}
+
+// One lane's share of a RetNet state row i for one token: for j = j0, j0 + step, … < dk
+//   S_ij ← S_ij·a + vi·k_j   (vi = v_i·inv) ;  returns Σ S_ij·q_j over those j (a warp sums the lanes).
+PYRNN_HD float retnet_row_part(float* Si, const float* k, const float* q, float a, float vi, int64_t j0, int64_t step,
+                               int64_t dk) {
+    float part = 0.0f;
+    for (int64_t j = j0; j < dk; j += step) {
+        Si[j] = Si[j] * a + vi * k[j];
+        part += Si[j] * q[j];
+    }
+    return part;
+}
+
+// RetNet's theta_shift of the channel pair (x0, x1) = (i, i+1) of a head at position n (retnet.cpp
+// rotate): angles n·θ_i and n·θ_{i+1}, in float as torchscale.
+PYRNN_HD void retnet_rotate_pair(float& x0, float& x1, float n, float th0, float th1) {
+    const float a0 = n * th0, a1 = n * th1;
+    const float y0 = x0 * cosf(a0) - x1 * sinf(a0);
+    const float y1 = x1 * cosf(a1) + x0 * sinf(a1);
+    x0 = y0, x1 = y1;
+}
+
+// RetNet's GLU: act(z) · b, act 0 = GELU (exact, erf), 1 = SiLU (z·sigmoid z), 2 = ReLU
+// (retnet_activation's order; retnet.cpp ffn).
+PYRNN_HD float retnet_glu(int act, float z, float b) {
+    float y = 0.0f;
+    switch (act) {
+    case 0: y = 0.5f * z * (1.0f + erff(z * 0.70710678118654752f)); break;
+    case 1: y = z * sigmoid_f(z); break;
+    default: y = z > 0.0f ? z : 0.0f; break;
+    }
+    return y * b;
 }
 
 // The causal depthwise conv + SiLU of one channel over T tokens (ssm_ops.h causal_conv, then silu_ref):

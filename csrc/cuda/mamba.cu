@@ -21,13 +21,6 @@ struct layer_w {
     dmatrix in_proj, x_proj, dt_proj, out_proj;
 };
 
-__global__ void conv_kernel(const float* xz, int64_t D, const float* w, const float* b, float* conv_state, float* u,
-                            int64_t T, int64_t K) {
-    const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (c >= D) return;
-    conv_silu_channel(xz + c, 2 * D, w + c * K, b[c], conv_state + c * (K - 1), u + c, D, T, K);
-}
-
 struct scan_args {
     const float *xz, *u, *xdbl, *dt; // [T][2D], [T][D], [T][R + 2N], [T][D] (before bias and softplus)
     const float *dt_b, *A, *Dskip;
@@ -112,11 +105,10 @@ void mamba_device::mixer(const layer_w& ly, float* s, int64_t T) {
     float* ssm_state = s + D * (K - 1);
     rms_norm_rows(x, ly.norm_w, xn, T, C, eps, stream_);
     gemm(ly.in_proj, xn, C, xz, T, epilogue::none, xq, stream_);
-    const unsigned per = 128, grid = unsigned((D + per - 1) / per);
-    conv_kernel<<<grid, per, 0, stream_>>>(xz, D, ly.conv_w, ly.conv_b, conv_state, u, T, K);
-    check_launch("conv_kernel");
+    conv_silu(xz, 2 * D, ly.conv_w, ly.conv_b, conv_state, u, T, D, K, stream_);
     gemm(ly.x_proj, u, D, xdbl, T, epilogue::none, xq, stream_);
     gemm(ly.dt_proj, xdbl, P, dt, T, epilogue::none, xq, stream_); // the first R columns of each xdbl row
+    const unsigned per = 128, grid = unsigned((D + per - 1) / per);
     scan_kernel<<<grid, per, 0, stream_>>>(scan_args{xz, u, xdbl, dt, ly.dt_b, ly.A, ly.Dskip, ssm_state, y, T, D, N, R});
     check_launch("scan_kernel");
     gemm(ly.out_proj, y, D, x, T, epilogue::add, xq, stream_);

@@ -47,6 +47,7 @@ __device__ __forceinline__ float apply(epilogue e, float v, float old) {
     switch (e) {
     case epilogue::tanh: return tanhf(v);
     case epilogue::sigmoid: return sigmoid_f(v);
+    case epilogue::silu: return silu_f(v);
     case epilogue::relu_sq: return v > 0.0f ? v * v : 0.0f;
     case epilogue::add: return old + v;
     default: return v;
@@ -186,6 +187,36 @@ __global__ void shift_mix_kernel(const float* x, const float* carry, const float
     for (int j = 0; j < n_mix; j++) out[j * T * n + i] = xc + (prev - xc) * lerp[j * n + c];
 }
 
+__global__ void token_shift_kernel(const float* x, const float* carry, float* prev, int64_t T, int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= T * n) return;
+    prev[i] = i < n ? carry[i] : x[i - n];
+}
+
+__global__ void lerp_rows_kernel(const float* x, const float* prev, lerp_set l, int64_t T, int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= T * n) return;
+    const float xc = x[i], d = prev[i] - xc;
+    for (int j = 0; j < l.n; j++) l.out[j][i] = xc + d * l.lerp[j][i % n];
+}
+
+__global__ void conv_silu_kernel(const float* x, int64_t x_stride, const float* w, const float* b, float* state,
+                                 float* out, int64_t T, int64_t ch, int64_t K) {
+    const int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (c >= ch) return;
+    conv_silu_channel(x + c, x_stride, w + c * K, b[c], state + c * (K - 1), out + c, ch, T, K);
+}
+
+__global__ void add_product_kernel(float* y, const float* a, const float* b, int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) y[i] += a[i] * b[i];
+}
+
+__global__ void scale_kernel(float* x, float f, int64_t n) {
+    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i < n) x[i] *= f;
+}
+
 constexpr int k_norm_threads = 256;
 
 } // namespace
@@ -212,6 +243,34 @@ void shift_mix(const float* x, float* carry, const float* lerp, float* out, int6
     check_launch("shift_mix_kernel");
     check(cudaMemcpyAsync(carry, x + (T - 1) * n, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, s),
           "cudaMemcpyAsync (token-shift carry)");
+}
+
+void token_shift(const float* x, float* carry, float* prev, int64_t T, int64_t n, cudaStream_t s) {
+    token_shift_kernel<<<blocks_for(T * n, 256), 256, 0, s>>>(x, carry, prev, T, n);
+    check_launch("token_shift_kernel");
+    check(cudaMemcpyAsync(carry, x + (T - 1) * n, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, s),
+          "cudaMemcpyAsync (token-shift carry)");
+}
+
+void lerp_rows(const float* x, const float* prev, const lerp_set& l, int64_t T, int64_t n, cudaStream_t s) {
+    lerp_rows_kernel<<<blocks_for(T * n, 256), 256, 0, s>>>(x, prev, l, T, n);
+    check_launch("lerp_rows_kernel");
+}
+
+void conv_silu(const float* x, int64_t x_stride, const float* w, const float* b, float* state, float* out, int64_t T,
+               int64_t ch, int64_t K, cudaStream_t s) {
+    conv_silu_kernel<<<blocks_for(ch, 128), 128, 0, s>>>(x, x_stride, w, b, state, out, T, ch, K);
+    check_launch("conv_silu_kernel");
+}
+
+void add_product(float* y, const float* a, const float* b, int64_t n, cudaStream_t s) {
+    add_product_kernel<<<blocks_for(n, 256), 256, 0, s>>>(y, a, b, n);
+    check_launch("add_product_kernel");
+}
+
+void scale(float* x, float f, int64_t n, cudaStream_t s) {
+    scale_kernel<<<blocks_for(n, 256), 256, 0, s>>>(x, f, n);
+    check_launch("scale_kernel");
 }
 
 } // namespace pyrnn::cuda

@@ -44,7 +44,7 @@ class weight_store {
 };
 
 // What a product does with its result r before storing it at y (`add`: y += r, the residual).
-enum class epilogue : int { none, tanh, sigmoid, relu_sq, add };
+enum class epilogue : int { none, tanh, sigmoid, silu, relu_sq, add };
 
 // y[t][r] = epi(Σ_c W[r,c] · x[t·ldx + c]) for t < T, r < w.rows; y rows are w.rows floats apart.
 // Quantized W: x is first quantized to q8_0 blocks into xq (T · cols/32 blocks), as the CPU does.
@@ -63,6 +63,29 @@ void rms_norm_rows(const float* x, const float* w, float* y, int64_t T, int64_t 
 // for j < n_mix (out: n_mix blocks of T×n); then carry ← x[T−1].
 void shift_mix(const float* x, float* carry, const float* lerp, float* out, int64_t T, int64_t n, int n_mix,
                cudaStream_t s);
+
+// Token shift alone: prev[t] = t ? x[t−1] : carry, then carry ← x[T−1] (x, prev: [T][n]).
+void token_shift(const float* x, float* carry, float* prev, int64_t T, int64_t n, cudaStream_t s);
+
+// Up to 6 lerps of the same rows: out[j][t] = x[t] + (prev[t] − x[t]) ⊙ lerp[j] (each out[j]: [T][n]).
+struct lerp_set {
+    const float* lerp[6];
+    float* out[6];
+    int n;
+};
+void lerp_rows(const float* x, const float* prev, const lerp_set& l, int64_t T, int64_t n, cudaStream_t s);
+
+// The causal depthwise conv + SiLU of Mamba-1/2 over T tokens, one thread per channel (block_math.h
+// conv_silu_channel): channel c of token t is x[t·x_stride + c]; w (ch, K), b (ch), state (ch, K−1)
+// carried and updated; out [T][ch].
+void conv_silu(const float* x, int64_t x_stride, const float* w, const float* b, float* state, float* out, int64_t T,
+               int64_t ch, int64_t K, cudaStream_t s);
+
+// y[i] += a[i] · b[i] for i < n (a gated residual add).
+void add_product(float* y, const float* a, const float* b, int64_t n, cudaStream_t s);
+
+// x[i] *= f for i < n.
+void scale(float* x, float f, int64_t n, cudaStream_t s);
 
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -1,14 +1,23 @@
-// registry.cu — the CUDA backend's entry points (backend.h) and its list of architectures. An
-// architecture not listed gets a clear error naming it; the CPU backend runs every one.
+// registry.cu — the CUDA backend's entry points (backend.h) and its list of architectures: the same
+// as the CPU's (models/registry.cpp). An architecture pyrnn does not know gets the CPU's error; one
+// the CPU runs and this list lacks (a new one, not yet ported) gets an error naming it.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
+#include "../models/model.h"
 #include "backend.h"
 #include "runtime.h"
 
 namespace pyrnn::cuda {
 
+std::unique_ptr<device_model> load_rwkv4_device(std::shared_ptr<const gguf_file> f, int device);
+std::unique_ptr<device_model> load_rwkv5_device(std::shared_ptr<const gguf_file> f, int device);
+std::unique_ptr<device_model> load_rwkv6_device(std::shared_ptr<const gguf_file> f, int device);
 std::unique_ptr<device_model> load_rwkv7_device(std::shared_ptr<const gguf_file> f, int device);
 std::unique_ptr<device_model> load_mamba_device(std::shared_ptr<const gguf_file> f, int device);
+std::unique_ptr<device_model> load_mamba2_device(std::shared_ptr<const gguf_file> f, int device);
+std::unique_ptr<device_model> load_retnet_device(std::shared_ptr<const gguf_file> f, int device);
 
 namespace {
 
@@ -18,8 +27,13 @@ struct arch_entry {
 };
 
 const arch_entry k_archs[] = {
+    {"rwkv4", load_rwkv4_device},
+    {"rwkv5", load_rwkv5_device},
+    {"rwkv6", load_rwkv6_device},
     {"rwkv7", load_rwkv7_device},
     {"mamba", load_mamba_device},
+    {"mamba2", load_mamba2_device},
+    {"retnet", load_retnet_device},
 };
 
 } // namespace
@@ -47,6 +61,13 @@ std::unique_ptr<device_model> load_model(std::shared_ptr<const gguf_file> file, 
         names += std::string(names.empty() ? "" : ", ") + a.name;
     }
     if (!entry) {
+        const std::vector<std::string> cpu = model_architectures();
+        if (std::find(cpu.begin(), cpu.end(), arch) == cpu.end()) { // as models/registry.cpp says it
+            std::string known;
+            for (const std::string& c : cpu) known += (known.empty() ? "" : ", ") + c;
+            throw format_error("metadata \"general.architecture\": expected one of " + known + ", found \"" + arch +
+                               "\"");
+        }
         throw cuda_error("device='cuda' is not implemented for " + arch + " yet (the CUDA backend runs " + names +
                          "; use device='cpu')");
     }

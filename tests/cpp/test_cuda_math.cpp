@@ -3,6 +3,7 @@
 // the part of the GPU path that can be verified without a GPU: what the kernels compute per thread.
 // A thread layout (which thread sums which blocks) is checked by emulating the GEMM kernel's lane
 // order. What each check proves is said beside it; all but the lane-order check demand equal bits.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -219,6 +220,69 @@ void check_rwkv7_row() {
     }
 }
 
+// RWKV-4 channel steps: models/rwkv4.cpp's loop (transcribed as the spec, std::max and std::exp)
+// against rwkv4_wkv_step over 6 tokens from the initial pp = −1e30, decays w = −exp(d) for d in
+// [−6, 4) and keys of several units (the max trick's both branches); equal bits for wkv and state.
+void check_rwkv4_step() {
+    rng r(10);
+    int bad = 0;
+    for (int c = 0; c < 256; c++) {
+        float aa = 0.0f, bb = 0.0f, pp = -1e30f, da = 0.0f, db = 0.0f, dp = -1e30f;
+        const float w = -std::exp(5.0f * r.uniform() - 1.0f), u = 2.5f * r.uniform();
+        for (int tok = 0; tok < 6; tok++) {
+            const float k = 8.0f * r.uniform(), v = r.uniform();
+            float ww = u + k;
+            float p = std::max(pp, ww);
+            float e1 = std::exp(pp - p);
+            float e2 = std::exp(ww - p);
+            const float wkv = (e1 * aa + e2 * v) / (e1 * bb + e2);
+            ww = w + pp;
+            p = std::max(ww, k);
+            e1 = std::exp(ww - p);
+            e2 = std::exp(k - p);
+            aa = e1 * aa + e2 * v;
+            bb = e1 * bb + e2;
+            pp = p;
+            bad += !same_bits(cu::rwkv4_wkv_step(da, db, dp, w, u, k, v), wkv);
+            bad += !same_bits(da, aa) + !same_bits(db, bb) + !same_bits(dp, pp);
+        }
+    }
+    check(bad == 0, "rwkv4_wkv_step: " + std::to_string(bad) + " values differ");
+}
+
+// RWKV-5/6 state columns: the loop models/rwkv5.cpp and models/rwkv6.cpp share (transcribed below
+// as the spec, row by row over the key index i) against rwkv6_wkv_col column by column on the same
+// row-major S[k][v] (stride N: the kernel's shared tile is laid out the same); several tokens in a
+// row, decays from full forgetting (0) to almost none, negative bonuses; equal bits.
+void check_rwkv6_col() {
+    rng r(6);
+    for (int64_t N : {1, 7, 64}) {
+        std::vector<float> S_cpu = r.floats(size_t(N * N)), S_dev = S_cpu;
+        int bad = 0;
+        for (int tok = 0; tok < 3; tok++) {
+            std::vector<float> w = r.floats(size_t(N)), u = r.floats(size_t(N)), k = r.floats(size_t(N)),
+                               rr = r.floats(size_t(N)), v = r.floats(size_t(N)), y(size_t(N), 0.0f);
+            for (float& e : w) e = std::exp(-std::exp(4.0f * e)); // exp(−exp(d)), d in [−4, 4): 0.98 .. 1e−24
+            if (N > 1) w[1] = 0.0f;                                // an underflowed decay
+            for (int64_t i = 0; i < N; i++) { // models/rwkv6.cpp time_mix, one head
+                float* Si = &S_cpu[size_t(i * N)];
+                for (int64_t j = 0; j < N; j++) {
+                    const float kv = k[size_t(i)] * v[size_t(j)];
+                    y[size_t(j)] += rr[size_t(i)] * (u[size_t(i)] * kv + Si[j]);
+                    Si[j] = kv + w[size_t(i)] * Si[j];
+                }
+            }
+            for (int64_t j = 0; j < N; j++) {
+                const float yj = cu::rwkv6_wkv_col(&S_dev[size_t(j)], N, rr.data(), k.data(), u.data(), w.data(),
+                                                   v[size_t(j)], N);
+                bad += !same_bits(yj, y[size_t(j)]);
+            }
+        }
+        for (size_t i = 0; i < S_cpu.size(); i++) bad += !same_bits(S_dev[i], S_cpu[i]);
+        check(bad == 0, "rwkv6_wkv_col N=" + std::to_string(N) + ": " + std::to_string(bad) + " values differ");
+    }
+}
+
 // Mamba-1 scan: models/mamba.cpp's inner loop (transcribed as the spec) against mamba_scan_step
 // over several tokens; equal bits for the outputs and the state.
 void check_mamba_step() {
@@ -251,6 +315,115 @@ void check_mamba_step() {
         bad += !same_bits(cu::softplus_f(v), sp) + !same_bits(cu::silu_f(v), si);
     }
     check(bad == 0, "softplus_f / silu_f differ from softplus_ref / silu_ref");
+}
+
+// Mamba-2 scan rows: models/mamba2.cpp's loop for one head (transcribed as the spec, with the dot
+// product summed in order as dot_f32_ref; the CPU's SIMD dot sums in another order) against
+// mamba2_scan_row over several tokens; equal bits for the outputs and the state.
+void check_mamba2_row() {
+    rng r(7);
+    for (int64_t N : {1, 16, 17, 128}) {
+        const int64_t P = 3;
+        std::vector<float> S_cpu = r.floats(size_t(P * N)), S_dev = S_cpu;
+        const float A = -std::exp(r.uniform());
+        int bad = 0;
+        for (int tok = 0; tok < 4; tok++) {
+            const std::vector<float> B = r.floats(size_t(N)), Cm = r.floats(size_t(N)), x = r.floats(size_t(P));
+            float dt = r.uniform();
+            softplus_ref(&dt, &dt, 1);
+            const float dA = std::exp(dt * A);
+            std::vector<float> dtB(static_cast<size_t>(N));
+            for (int64_t k = 0; k < N; k++) dtB[size_t(k)] = dt * B[size_t(k)];
+            for (int64_t p = 0; p < P; p++) {
+                float* Sp = &S_cpu[size_t(p * N)];
+                for (int64_t k = 0; k < N; k++) Sp[k] = Sp[k] * dA + dtB[size_t(k)] * x[size_t(p)];
+                float yc = 0.0f;
+                for (int64_t k = 0; k < N; k++) yc += Sp[k] * Cm[size_t(k)];
+                const float yd = cu::mamba2_scan_row(&S_dev[size_t(p * N)], B.data(), Cm.data(), dt, dA, x[size_t(p)], N);
+                bad += !same_bits(yd, yc);
+            }
+        }
+        for (size_t i = 0; i < S_cpu.size(); i++) bad += !same_bits(S_dev[i], S_cpu[i]);
+        check(bad == 0, "mamba2_scan_row N=" + std::to_string(N) + ": " + std::to_string(bad) + " values differ");
+    }
+}
+
+// RetNet, one head over 64 tokens: models/retnet.cpp retention_step (transcribed as the spec,
+// its dot summed in order) against retnet_scale_step + retnet_row_part run as the kernel runs them
+// (32 lanes, key channel j on lane j % 32, the lanes' partial sums added in the warp's butterfly
+// order). The normaliser, the update factors and every state element must have equal bits (the
+// update is elementwise); an output may differ only by summation order, within the bound of
+// check_gemm. dk = 1, 37 and 256 (fewer, not a multiple of, and a multiple of 32 channels).
+void check_retnet_rows() {
+    rng r(8);
+    for (int64_t dk : {1, 37, 256}) {
+        const int64_t dv = 3;
+        std::vector<float> S_cpu = r.floats(size_t(dv * dk)), S_dev = S_cpu;
+        float s_cpu = 0.0f, s_dev = 0.0f; // the first token: scale 0, as in a fresh state
+        int bad = 0, bad_sum = 0;
+        for (int tok = 0; tok < 64; tok++) {
+            const float gamma = 1.0f - std::ldexp(1.0f, -5 - tok % 4); // torchscale's γ of heads 0..3
+            const std::vector<float> k = r.floats(size_t(dk)), q = r.floats(size_t(dk)), v = r.floats(size_t(dv));
+            const float s_new = s_cpu * gamma + 1.0f, root = std::sqrt(s_new);
+            const float a_cpu = std::sqrt(s_cpu) * gamma / root, inv_cpu = 1.0f / root;
+            s_cpu = s_new;
+            float a = 0.0f, inv = 0.0f;
+            cu::retnet_scale_step(s_dev, gamma, a, inv);
+            bad += !same_bits(s_dev, s_cpu) + !same_bits(a, a_cpu) + !same_bits(inv, inv_cpu);
+            for (int64_t i = 0; i < dv; i++) {
+                float* Si = &S_cpu[size_t(i * dk)];
+                const float vi = v[size_t(i)] * inv_cpu;
+                double exact = 0.0, abs_sum = 0.0;
+                for (int64_t j = 0; j < dk; j++) {
+                    Si[j] = Si[j] * a_cpu + vi * k[size_t(j)];
+                    exact += double(Si[j]) * q[size_t(j)];
+                    abs_sum += std::fabs(double(Si[j]) * q[size_t(j)]);
+                }
+                float lane[32];
+                for (int l = 0; l < 32; l++) {
+                    lane[l] = cu::retnet_row_part(&S_dev[size_t(i * dk)], k.data(), q.data(), a, v[size_t(i)] * inv, l,
+                                                  32, dk);
+                }
+                for (int o = 16; o > 0; o >>= 1) {
+                    float next[32];
+                    for (int l = 0; l < 32; l++) next[l] = lane[l] + lane[l ^ o];
+                    std::memcpy(lane, next, sizeof lane);
+                }
+                bad_sum += std::fabs(double(lane[0]) - exact) > 2.0 * double(dk + 8) * std::ldexp(1.0, -24) * abs_sum;
+            }
+        }
+        for (size_t e = 0; e < S_cpu.size(); e++) bad += !same_bits(S_dev[e], S_cpu[e]);
+        check(bad == 0, "retnet state dk=" + std::to_string(dk) + ": " + std::to_string(bad) + " values differ");
+        check(bad_sum == 0, "retnet outputs dk=" + std::to_string(dk) + " exceed the summation bound");
+    }
+}
+
+// RetNet's rotation and GLU: models/retnet.cpp rotate and ffn (transcribed as the spec) against
+// retnet_rotate_pair (positions 0 .. 2^20, where float(n)·θ is large) and retnet_glu (every
+// activation, arguments over ±8); equal bits.
+void check_retnet_elements() {
+    rng r(9);
+    int bad = 0;
+    for (uint32_t pos : {0u, 1u, 77u, 4095u, 1u << 20}) {
+        for (int pair = 0; pair < 64; pair++) {
+            const float x0 = r.uniform(), x1 = r.uniform(), th0 = std::fabs(r.uniform()), th1 = std::fabs(r.uniform());
+            const float n = float(pos);
+            const float c0 = std::cos(n * th0), s0 = std::sin(n * th0), c1 = std::cos(n * th1), s1 = std::sin(n * th1);
+            const float y0 = x0 * c0 - x1 * s0, y1 = x1 * c1 + x0 * s1;
+            float d0 = x0, d1 = x1;
+            cu::retnet_rotate_pair(d0, d1, n, th0, th1);
+            bad += !same_bits(d0, y0) + !same_bits(d1, y1);
+        }
+    }
+    for (int i = 0; i < 4096; i++) {
+        const float z = 8.0f * r.uniform(), b = r.uniform();
+        const float gelu = 0.5f * z * (1.0f + std::erf(z * 0.70710678118654752f));
+        const float silu = z * (1.0f / (1.0f + std::exp(-z)));
+        const float relu = z > 0.0f ? z : 0.0f;
+        bad += !same_bits(cu::retnet_glu(0, z, b), gelu * b) + !same_bits(cu::retnet_glu(1, z, b), silu * b) +
+               !same_bits(cu::retnet_glu(2, z, b), relu * b);
+    }
+    check(bad == 0, "retnet_rotate_pair / retnet_glu: " + std::to_string(bad) + " values differ");
 }
 
 // Causal conv + SiLU per channel against ssm_ops.h causal_conv then silu_ref (the CPU's own code), over
@@ -287,7 +460,12 @@ int main() {
     check_quantize_q8_0();
     check_gemm();
     check_rwkv7_row();
+    check_rwkv4_step();
+    check_rwkv6_col();
     check_mamba_step();
+    check_mamba2_row();
+    check_retnet_rows();
+    check_retnet_elements();
     check_conv();
     return report("test_cuda_math");
 }
