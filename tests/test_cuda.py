@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from ggufcraft import Craft, kv_str
 from run_pyrnn import run_pyrnn
-from tiny_models import rwkv4_state_dict, rwkv5_state_dict, rwkv6_state_dict, rwkv7_state_dict
+from tiny_models import mamba_state_dict, rwkv4_state_dict, rwkv5_state_dict, rwkv6_state_dict, rwkv7_state_dict
 
 import pyrnn
 from pyrnn import _core
@@ -34,28 +34,6 @@ needs_gpu = pytest.mark.skipif(
 # (and float vs double partial sums); quantized ones may also see an activation's q8_0 code move by
 # one where that order moved a value across a rounding boundary. Not yet measured on a GPU: owed.
 TOL = {"f32": 2e-4, "f16": 2e-4, "q8_0": 5e-3, "q4_0": 5e-3}
-
-
-def mamba_state_dict(C: int, L: int, V: int, seed: int, N: int = 16, K: int = 4) -> dict[str, np.ndarray]:
-    """A random state-spaces Mamba-1 checkpoint with realistic SSM parameters (no torch needed)."""
-    g = np.random.default_rng(seed)
-    D, R = 2 * C, -(-C // 16)
-
-    def f(*shape: int, sc: float = 1.0) -> np.ndarray:
-        return (sc * g.standard_normal(shape)).astype(np.float32)
-
-    dt = np.exp(g.uniform(np.log(1e-3), np.log(1e-1), D))
-    sd = {"backbone.embeddings.weight": f(V, C, sc=0.5), "backbone.norm_f.weight": 1 + f(C, sc=0.1)}
-    for i in range(L):
-        p = f"backbone.layers.{i}."
-        sd |= {p + "norm.weight": 1 + f(C, sc=0.1), p + "mixer.in_proj.weight": f(2 * D, C, sc=C ** -0.5),
-               p + "mixer.conv1d.weight": f(D, 1, K, sc=0.5), p + "mixer.conv1d.bias": f(D, sc=0.1),
-               p + "mixer.x_proj.weight": f(R + 2 * N, D, sc=D ** -0.5),
-               p + "mixer.dt_proj.weight": f(D, R, sc=R ** -0.5),
-               p + "mixer.dt_proj.bias": np.log(np.expm1(dt)).astype(np.float32),
-               p + "mixer.A_log": np.log(np.arange(1, N + 1, dtype=np.float32))[None, :] + f(D, N, sc=0.3),
-               p + "mixer.D": 1 + f(D, sc=0.3), p + "mixer.out_proj.weight": f(C, D, sc=D ** -0.5)}
-    return sd
 
 
 def mamba2_state_dict(C: int, L: int, V: int, seed: int, G: int = 2, P: int = 16,

@@ -215,6 +215,28 @@ def rwkv6_state_dict(C: int, L: int, V: int, seed: int, decay: tuple[float, floa
     return sd
 
 
+def mamba_state_dict(C: int, L: int, V: int, seed: int, N: int = 16, K: int = 4) -> dict[str, np.ndarray]:
+    """A random Hugging Face MambaForCausalLM checkpoint (tied embeddings) with realistic SSM parameters."""
+    g = np.random.default_rng(seed)
+    D, R = 2 * C, -(-C // 16)
+
+    def f(*shape: int, sc: float = 1.0) -> np.ndarray:
+        return (sc * g.standard_normal(shape)).astype(np.float32)
+
+    dt = np.exp(g.uniform(np.log(1e-3), np.log(1e-1), D))
+    sd = {"backbone.embeddings.weight": f(V, C, sc=0.5), "backbone.norm_f.weight": 1 + f(C, sc=0.1)}
+    for i in range(L):
+        p = f"backbone.layers.{i}."
+        sd |= {p + "norm.weight": 1 + f(C, sc=0.1), p + "mixer.in_proj.weight": f(2 * D, C, sc=C ** -0.5),
+               p + "mixer.conv1d.weight": f(D, 1, K, sc=0.5), p + "mixer.conv1d.bias": f(D, sc=0.1),
+               p + "mixer.x_proj.weight": f(R + 2 * N, D, sc=D ** -0.5),
+               p + "mixer.dt_proj.weight": f(D, R, sc=R ** -0.5),
+               p + "mixer.dt_proj.bias": np.log(np.expm1(dt)).astype(np.float32),
+               p + "mixer.A_log": np.log(np.arange(1, N + 1, dtype=np.float32))[None, :] + f(D, N, sc=0.3),
+               p + "mixer.D": 1 + f(D, sc=0.3), p + "mixer.out_proj.weight": f(C, D, sc=D ** -0.5)}
+    return sd
+
+
 def save_safetensors(sd: dict[str, np.ndarray], path: Path) -> Path:
     from safetensors.numpy import save_file
 
