@@ -23,6 +23,26 @@ inline void check(cudaError_t e, const std::string& what) {
 // The launch just made (configuration errors surface here; execution errors at the next sync).
 inline void check_launch(const char* kernel) { check(cudaGetLastError(), std::string("launch of ") + kernel); }
 
+// Lets `kernel` launch with up to this device's opt-in maximum of dynamic shared memory — set to the
+// maximum, never to one model's need, because the attribute belongs to the kernel for the whole
+// process and models of different sizes share it — after checking that `needed` bytes fit. The
+// error names the hyperparameter behind the need: "<field>: expected a value whose state fits one
+// block's shared memory (<max> bytes on this device), found <value> (<needed> bytes)".
+template <typename Kernel>
+void allow_shared_memory(Kernel* kernel, size_t needed, const std::string& field, int64_t value) {
+    int dev = 0, optin = 0;
+    check(cudaGetDevice(&dev), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+          "cudaDeviceGetAttribute (shared memory per block)");
+    if (needed > size_t(optin)) {
+        throw cuda_error(field + ": expected a value whose state fits one block's shared memory (" +
+                         std::to_string(optin) + " bytes on this device), found " + std::to_string(value) + " (" +
+                         std::to_string(needed) + " bytes)");
+    }
+    check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin),
+          "cudaFuncSetAttribute (dynamic shared memory " + std::to_string(optin) + " bytes)");
+}
+
 class device_buffer {
   public:
     device_buffer() = default;

@@ -115,8 +115,7 @@ class rwkv7_device final : public model_base {
         work_ = device_buffer(sizeof(float) * (TC * 20 + size_t(k_chunk) * size_t(std::max(F, lora_max))));
         xq_ = device_buffer(sizeof(block_q8_0) * size_t(k_chunk) * size_t(cols_max / QK + 1));
         shared_bytes_ = sizeof(float) * size_t(N * N + 5 * N + 1) + 32 * sizeof(double);
-        check(cudaFuncSetAttribute(wkv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes_)),
-              "cudaFuncSetAttribute (wkv_kernel shared memory " + std::to_string(shared_bytes_) + " bytes)");
+        allow_shared_memory(wkv_kernel, shared_bytes_, "rwkv7.wkv.head_size", N);
         init_io(V);
     }
 
