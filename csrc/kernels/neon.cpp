@@ -6,7 +6,8 @@
 // The activations (exp4 family), Mamba's scan and RWKV-7's wkv7 are avx2.cpp's, 4 lanes wide.
 //
 // GEMM tiles: one weight row against up to 4 tokens at a time, so each weight vector loaded from
-// memory feeds 4 FMAs (decode, n = 1, is the matvec: bound by reading the weights once).
+// memory feeds 4 FMAs (decode, n = 1, is the matvec: bound by reading the weights once). Matrices of
+// 16 rows or more are repacked at load (packed.h) and go through the packed kernels instead.
 #include <arm_neon.h>
 
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "cephes.h"
 #include "kernels.h"
 #include "neon_quant.h"
+#include "packed.h"
 
 namespace pyrnn {
 
@@ -88,6 +90,56 @@ void gemm_float_neon(const void* w, const float* x, float* y, int64_t rows, int6
         int64_t t = 0;
         for (; t + TILE <= n; t += TILE) row_float<L, TILE>(W + r * cols, x + t * cols, y + t * ldy + r, cols, ldy);
         for (; t < n; t++) row_float<L, 1>(W + r * cols, x + t * cols, y + t * ldy + r, cols, ldy);
+    }
+}
+
+// ---- float weights in packed.h's 16-row layout (column c of a group: its 16 rows' values) --------
+//
+// avx2.cpp's form with 4 quads per column: each (row, token) cell sums its even and its odd columns
+// in two accumulators, added at the end, for every tile size, so a token's bits do not depend on n,
+// and one token (decode) has 8 independent FMA chains; no horizontal sums (the row form above spends
+// most of a 32-128-column LoRA row on them). 3 tokens per pass: 24 accumulators and a column's 4
+// weight vectors in the 32 registers; vfmaq_n_f32 takes the token's x as a scalar.
+
+constexpr int FTILE = 3; // tokens per pass over a packed float group
+
+template <typename L, int NT>
+void group_packed_float(const typename L::type* g, const float* x, float* y, int64_t cols, int64_t ldy) {
+    float32x4_t acc[NT][4][2]; // [token][quad of rows][column parity]
+    for (int j = 0; j < NT; j++)
+        for (int q = 0; q < 4; q++) acc[j][q][0] = acc[j][q][1] = vdupq_n_f32(0.0f);
+    auto column = [&](int64_t c, int e) {
+        const typename L::type* col = g + c * PACK_ROWS;
+        const float32x4_t w0 = L::v4(col), w1 = L::v4(col + 4), w2 = L::v4(col + 8), w3 = L::v4(col + 12);
+        for (int j = 0; j < NT; j++) {
+            const float xv = x[j * cols + c];
+            acc[j][0][e] = vfmaq_n_f32(acc[j][0][e], w0, xv);
+            acc[j][1][e] = vfmaq_n_f32(acc[j][1][e], w1, xv);
+            acc[j][2][e] = vfmaq_n_f32(acc[j][2][e], w2, xv);
+            acc[j][3][e] = vfmaq_n_f32(acc[j][3][e], w3, xv);
+        }
+    };
+    int64_t c = 0;
+    for (; c + 2 <= cols; c += 2) {
+        column(c, 0);
+        column(c + 1, 1);
+    }
+    if (c < cols) column(c, 0);
+    for (int j = 0; j < NT; j++)
+        for (int q = 0; q < 4; q++) vst1q_f32(y + j * ldy + 4 * q, vaddq_f32(acc[j][q][0], acc[j][q][1]));
+}
+
+template <typename L, uint32_t type>
+void gemm_packed_float_neon(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n,
+                            int64_t ldy) {
+    const auto* W = static_cast<const typename L::type*>(w);
+    const auto ge = int64_t(packed_group_bytes(type, cols) / sizeof(typename L::type)); // a group's elements
+    for (int64_t r = 0; r < rows; r += PACK_ROWS) {
+        const typename L::type* g = W + r / PACK_ROWS * ge;
+        int64_t t = 0;
+        for (; t + FTILE <= n; t += FTILE) group_packed_float<L, FTILE>(g, x + t * cols, y + t * ldy + r, cols, ldy);
+        if (n - t == 2) group_packed_float<L, 2>(g, x + t * cols, y + t * ldy + r, cols, ldy);
+        if (n - t == 1) group_packed_float<L, 1>(g, x + t * cols, y + t * ldy + r, cols, ldy);
     }
 }
 
@@ -278,6 +330,9 @@ void override_neon(kernel_table& t) {
     t.gemm[GGML_TYPE_F32] = gemm_float_neon<load_f32>;
     t.gemm[GGML_TYPE_F16] = gemm_float_neon<load_f16>;
     t.gemm[GGML_TYPE_BF16] = gemm_float_neon<load_bf16>;
+    t.packed[GGML_TYPE_F32] = gemm_packed_float_neon<load_f32, GGML_TYPE_F32>;
+    t.packed[GGML_TYPE_F16] = gemm_packed_float_neon<load_f16, GGML_TYPE_F16>;
+    t.packed[GGML_TYPE_BF16] = gemm_packed_float_neon<load_bf16, GGML_TYPE_BF16>;
     set_quant_gemms<dot_mull>(t);
     t.ssm_scan = ssm_scan_neon;
     t.wkv7 = wkv7_neon;
