@@ -178,15 +178,6 @@ __global__ void rms_norm_kernel(const float* x, const float* w, float* y, int64_
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = xr[i] * inv * (w ? w[i] : 1.0f);
 }
 
-__global__ void shift_mix_kernel(const float* x, const float* carry, const float* lerp, float* out, int64_t T,
-                                 int64_t n, int n_mix) {
-    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= T * n) return;
-    const int64_t t = i / n, c = i % n;
-    const float xc = x[i], prev = t ? x[i - n] : carry[c];
-    for (int j = 0; j < n_mix; j++) out[j * T * n + i] = xc + (prev - xc) * lerp[j * n + c];
-}
-
 __global__ void token_shift_kernel(const float* x, const float* carry, float* prev, int64_t T, int64_t n) {
     const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= T * n) return;
@@ -235,14 +226,6 @@ void layer_norm_rows(const float* x, const float* w, const float* b, float* y, i
 void rms_norm_rows(const float* x, const float* w, float* y, int64_t T, int64_t n, float eps, cudaStream_t s) {
     rms_norm_kernel<<<unsigned(T), k_norm_threads, 0, s>>>(x, w, y, n, eps);
     check_launch("rms_norm_kernel");
-}
-
-void shift_mix(const float* x, float* carry, const float* lerp, float* out, int64_t T, int64_t n, int n_mix,
-               cudaStream_t s) {
-    shift_mix_kernel<<<blocks_for(T * n, 256), 256, 0, s>>>(x, carry, lerp, out, T, n, n_mix);
-    check_launch("shift_mix_kernel");
-    check(cudaMemcpyAsync(carry, x + (T - 1) * n, size_t(n) * sizeof(float), cudaMemcpyDeviceToDevice, s),
-          "cudaMemcpyAsync (token-shift carry)");
 }
 
 void token_shift(const float* x, float* carry, float* prev, int64_t T, int64_t n, cudaStream_t s) {

@@ -59,12 +59,7 @@ void layer_norm_rows(const float* x, const float* w, const float* b, float* y, i
                      cudaStream_t s);
 void rms_norm_rows(const float* x, const float* w, float* y, int64_t T, int64_t n, float eps, cudaStream_t s);
 
-// Token shift then lerp: prev[t] = t ? x[t−1] : carry;  out[j][t] = x[t] + (prev[t] − x[t]) ⊙ lerp[j]
-// for j < n_mix (out: n_mix blocks of T×n); then carry ← x[T−1].
-void shift_mix(const float* x, float* carry, const float* lerp, float* out, int64_t T, int64_t n, int n_mix,
-               cudaStream_t s);
-
-// Token shift alone: prev[t] = t ? x[t−1] : carry, then carry ← x[T−1] (x, prev: [T][n]).
+// Token shift: prev[t] = t ? x[t−1] : carry, then carry ← x[T−1] (x, prev: [T][n]).
 void token_shift(const float* x, float* carry, float* prev, int64_t T, int64_t n, cudaStream_t s);
 
 // Up to 6 lerps of the same rows: out[j][t] = x[t] + (prev[t] − x[t]) ⊙ lerp[j] (each out[j]: [T][n]).

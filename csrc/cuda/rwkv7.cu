@@ -1,7 +1,7 @@
 // rwkv7.cu — RWKV-7 on the device: the same equations, weights and state layout as
 // models/rwkv7.cpp (per layer [ att_x (C) | ffn_x (C) | S (H × N × N), S[h][v][k] ]).
 //
-// Per layer and chunk of T tokens: LayerNorm, token shift + the 6 lerps (one kernel), the products
+// Per layer and chunk of T tokens: LayerNorm, token shift, the 6 lerps (one kernel), the products
 // (LoRA activations fused into the first product of each pair, residual adds into the last), and
 // one fused kernel per head for everything between the products and the output projection —
 // decay, kk normalisation, value residual, the state recurrence over the T tokens (the head's N×N
@@ -160,18 +160,22 @@ layer_w rwkv7_device::upload(const rwkv7_layer& h) {
 }
 
 // Work slots (each [k_chunk][C]): 0 x, 1 v_first, 2 xn, 3..8 mix (r w k v a g), 9 r, 10 k, 11 v,
-// 12 wl, 13 a, 14 g, 15 vg, 16 y, 17 xo, 18..19 spare; then the hidden [k_chunk][max(F, LoRA rank)].
+// 12 wl, 13 a, 14 g, 15 vg, 16 y, 17 xo, 18 prev, 19 spare; then the hidden [k_chunk][max(F, LoRA rank)].
 void rwkv7_device::time_mix(const layer_w& ly, bool first, float* s, int64_t T) {
     float* x = buf(0);
     float* xn = buf(2);
     float* mix = buf(3);
+    float* prev = buf(18);
     float* hid = buf(20);
     block_q8_0* xq = xq_.as<block_q8_0>();
     const int64_t TC = T * C;
-    const float *xr = mix, *xw = mix + TC, *xk = mix + 2 * TC, *xv = mix + 3 * TC, *xa = mix + 4 * TC,
-                *xg = mix + 5 * TC;
+    float *xr = mix, *xw = mix + TC, *xk = mix + 2 * TC, *xv = mix + 3 * TC, *xa = mix + 4 * TC, *xg = mix + 5 * TC;
+    const float* lerp = ly.lerp; // (6, C): r, w, k, v, a, g
     layer_norm_rows(x, ly.ln1_w, ly.ln1_b, xn, T, C, eps, stream_);
-    shift_mix(xn, s, ly.lerp, mix, T, C, 6, stream_);
+    token_shift(xn, s, prev, T, C, stream_);
+    lerp_rows(xn, prev,
+              lerp_set{{lerp, lerp + C, lerp + 2 * C, lerp + 3 * C, lerp + 4 * C, lerp + 5 * C}, {xr, xw, xk, xv, xa, xg}, 6},
+              T, C, stream_);
     gemm(ly.wr, xr, C, buf(9), T, epilogue::none, xq, stream_);
     gemm(ly.wk, xk, C, buf(10), T, epilogue::none, xq, stream_);
     gemm(ly.wv, xv, C, buf(11), T, epilogue::none, xq, stream_);
@@ -196,10 +200,12 @@ void rwkv7_device::channel_mix(const layer_w& ly, float* s, int64_t T) {
     float* x = buf(0);
     float* xn = buf(2);
     float* xk = buf(3);
+    float* prev = buf(18);
     float* hid = buf(20);
     block_q8_0* xq = xq_.as<block_q8_0>();
     layer_norm_rows(x, ly.ln2_w, ly.ln2_b, xn, T, C, eps, stream_);
-    shift_mix(xn, s + C, ly.ffn_lerp_k, xk, T, C, 1, stream_);
+    token_shift(xn, s + C, prev, T, C, stream_);
+    lerp_rows(xn, prev, lerp_set{{ly.ffn_lerp_k}, {xk}, 1}, T, C, stream_);
     gemm(ly.ffn_key, xk, C, hid, T, epilogue::relu_sq, xq, stream_);
     gemm(ly.ffn_value, hid, F, x, T, epilogue::add, xq, stream_);
 }
