@@ -330,6 +330,31 @@ void half_packed(const uint8_t* g, uint64_t sb, int h, const block_q8_0* xq, con
     for (int j = 0; j < NT; j++) _mm256_storeu_ps(y + j * ldy + 8 * h, acc[j]);
 }
 
+// One token against a whole group, block by block, both halves per block: the decode form. The group
+// streams from memory once and each line's 16 rows are used as it arrives (the two passes above
+// leave half the rows' work until the group has come in, with nothing to overlap the stream).
+// Each row gets half_packed's operations for one token in the same order: a tile's bits.
+template <typename P, bool prefetch>
+void group_packed_one(const uint8_t* g, uint64_t sb, const block_q8_0* xq, const float* xd, const int32_t* xs,
+                      int64_t nb, float* y, uint64_t pf) {
+    const auto* d = reinterpret_cast<const uint16_t*>(g);
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t* blk = g + sb + uint64_t(b) * P::chunks * 64;
+        if (prefetch)
+            for (int i = 0; i < P::chunks; i++) _mm_prefetch(reinterpret_cast<const char*>(blk + pf + 64 * i), _MM_HINT_T0);
+        for (int h = 0; h < 2; h++) {
+            __m256i w[8];
+            P::weights(blk, h, w);
+            const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d + b * 16 + 8 * h)));
+            const __m256i p = P::dot(w, xq[b].qs, _mm256_set1_epi32(xs[b]));
+            acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_mul_ps(dw, _mm256_set1_ps(xd[b])), acc[h]);
+        }
+    }
+    _mm256_storeu_ps(y, acc[0]);
+    _mm256_storeu_ps(y + 8, acc[1]);
+}
+
 template <typename P>
 void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int64_t cols, int64_t n, int64_t ldy) {
     const int64_t nb = cols / QK;
@@ -339,16 +364,16 @@ void gemm_packed_avx2(const void* w, const float* x, float* y, int64_t rows, int
     const uint64_t sb = packed_scale_bytes(nb);
     for (int64_t r = 0; r < rows; r += PACK_ROWS) {
         const uint8_t* g = W + uint64_t(r / PACK_ROWS) * gb;
+        const int64_t tiled = n / PTILE * PTILE;
         for (int h = 0; h < 2; h++) {
-            int64_t t = 0;
-            for (; t + PTILE <= n; t += PTILE) {
+            for (int64_t t = 0; t < tiled; t += PTILE) {
                 const auto f = h == 0 && t == 0 ? half_packed<P, PTILE, true> : half_packed<P, PTILE, false>;
                 f(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy, 2 * gb);
             }
-            for (; t < n; t++) {
-                const auto f = h == 0 && t == 0 ? half_packed<P, 1, true> : half_packed<P, 1, false>;
-                f(g, sb, h, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, ldy, 2 * gb);
-            }
+        }
+        for (int64_t t = tiled; t < n; t++) {
+            const auto f = t == 0 ? group_packed_one<P, true> : group_packed_one<P, false>;
+            f(g, sb, px.blocks + t * nb, px.d + t * nb, px.start + t * nb, nb, y + t * ldy + r, 2 * gb);
         }
     }
 }
