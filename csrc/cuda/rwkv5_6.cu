@@ -109,6 +109,8 @@ class rwkv56_device : public model_base {
     void init_buffers(int64_t hidden, int64_t cols_max);
     dmatrix mat(const matrix& m) { return m.data ? ws_.mat(m, tensor_name(*file_, m)) : dmatrix{}; }
     const float* vec(const float* v) { return ws_.vec(v, size_t(C)); }
+    // The hyperparameters, embedding, norms and head that rwkv5_weights and rwkv6_weights share.
+    template <typename Weights> void upload_model(const Weights& h);
     template <typename Layer> common_w upload_common(const Layer& h, const float* u, const matrix& ffn_recept);
     float* buf(int i) const { return work_.as<float>() + size_t(i) * size_t(k_chunk * C); } // [k_chunk][C] slots
     float* hidden() const { return buf(k_slots); }
@@ -135,6 +137,15 @@ class rwkv56_device : public model_base {
     device_buffer work_, xq_;
     size_t shared_bytes_ = 0;
 };
+
+template <typename Weights>
+void rwkv56_device::upload_model(const Weights& h) {
+    C = h.C, L = h.L, N = h.N, H = h.H, F = h.F, V = h.V, eps = h.eps;
+    emb = mat(h.emb);
+    ln0_w = ws_.vec(h.ln0_w, size_t(C)), ln0_b = ws_.vec(h.ln0_b, size_t(C)); // optional
+    ln_out_w = vec(h.ln_out_w), ln_out_b = vec(h.ln_out_b);
+    head = mat(h.head);
+}
 
 template <typename Layer>
 common_w rwkv56_device::upload_common(const Layer& h, const float* u, const matrix& ffn_recept) {
@@ -204,11 +215,8 @@ class rwkv5_device final : public rwkv56_device {
   public:
     rwkv5_device(std::shared_ptr<const gguf_file> f, int device) : rwkv56_device(std::move(f), device) {
         const rwkv5_weights h(*file_, weights_for::device);
-        C = h.C, L = h.L, N = h.N, H = h.H, F = h.F, V = h.V, eps = h.eps, gn_eps = h.gn_eps;
-        emb = mat(h.emb);
-        ln0_w = ws_.vec(h.ln0_w, size_t(C)), ln0_b = ws_.vec(h.ln0_b, size_t(C));
-        ln_out_w = vec(h.ln_out_w), ln_out_b = vec(h.ln_out_b);
-        head = mat(h.head);
+        upload_model(h);
+        gn_eps = h.gn_eps;
         for (const rwkv5_layer& hl : h.layers) {
             common.push_back(upload_common(hl, hl.u, hl.ffn_recept));
             mixes.push_back({vec(hl.lerp_r), vec(hl.lerp_k), vec(hl.lerp_v), ws_.vec(hl.lerp_g, size_t(C)), vec(hl.w)});
@@ -247,11 +255,8 @@ class rwkv6_device final : public rwkv56_device {
   public:
     rwkv6_device(std::shared_ptr<const gguf_file> f, int device) : rwkv56_device(std::move(f), device) {
         const rwkv6_weights h(*file_, weights_for::device);
-        C = h.C, L = h.L, N = h.N, H = h.H, F = h.F, V = h.V, eps = h.eps, rescale_every = h.rescale_every;
-        emb = mat(h.emb);
-        ln0_w = ws_.vec(h.ln0_w, size_t(C)), ln0_b = ws_.vec(h.ln0_b, size_t(C));
-        ln_out_w = vec(h.ln_out_w), ln_out_b = vec(h.ln_out_b);
-        head = mat(h.head);
+        upload_model(h);
+        rescale_every = h.rescale_every;
         int64_t hidden = 1, cols_max = 1;
         for (const rwkv6_layer& hl : h.layers) {
             common.push_back(upload_common(hl, hl.first, hl.ffn_receptance));
