@@ -108,8 +108,7 @@ void mamba_device::mixer(const layer_w& ly, float* s, int64_t T) {
     conv_silu(xz, 2 * D, ly.conv_w, ly.conv_b, conv_state, u, T, D, K, stream_);
     gemm(ly.x_proj, u, D, xdbl, T, epilogue::none, xq, stream_);
     gemm(ly.dt_proj, xdbl, P, dt, T, epilogue::none, xq, stream_); // the first R columns of each xdbl row
-    const unsigned per = 128, grid = unsigned((D + per - 1) / per);
-    scan_kernel<<<grid, per, 0, stream_>>>(scan_args{xz, u, xdbl, dt, ly.dt_b, ly.A, ly.Dskip, ssm_state, y, T, D, N, R});
+    scan_kernel<<<blocks_for(D, 128), 128, 0, stream_>>>(scan_args{xz, u, xdbl, dt, ly.dt_b, ly.A, ly.Dskip, ssm_state, y, T, D, N, R});
     check_launch("scan_kernel");
     gemm(ly.out_proj, y, D, x, T, epilogue::add, xq, stream_);
 }

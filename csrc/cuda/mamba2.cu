@@ -118,8 +118,7 @@ void mamba2_device::mixer(const layer_w& ly, float* s, int64_t T) {
     rms_norm_rows(x, ly.norm_w, xn, T, C, eps, stream_);
     gemm(ly.in_proj, xn, C, zxbcdt, T, epilogue::none, xq, stream_);
     conv_silu(zxbcdt + D, W, ly.conv_w, ly.conv_b, s, xbc, T, Q, K, stream_);
-    const unsigned per = 128;
-    scan_kernel<<<unsigned((D + per - 1) / per), per, 0, stream_>>>(
+    scan_kernel<<<blocks_for(D, 128), 128, 0, stream_>>>(
         scan_args{zxbcdt, xbc, ly.dt_b, ly.A, ly.Dskip, s + Q * (K - 1), y, T, D, N, H, P, G, W, Q});
     check_launch("scan_kernel");
     gate_norm_kernel<<<unsigned(T * G), 256, 0, stream_>>>(y, zxbcdt, ly.gnorm, D, W, G, eps);

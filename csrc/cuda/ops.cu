@@ -120,8 +120,6 @@ __global__ void quantize_q8_0_kernel(const float* x, int64_t ldx, block_q8_0* xq
     quantize_block_q8_0(x + t * ldx + b * QK, &xq[i]);
 }
 
-unsigned blocks_for(int64_t n, int per) { return unsigned((n + per - 1) / per); }
-
 } // namespace
 
 void gemm(const dmatrix& w, const float* x, int64_t ldx, float* y, int64_t T, epilogue epi, block_q8_0* xq,

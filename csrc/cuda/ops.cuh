@@ -25,6 +25,9 @@ struct dmatrix {
     int64_t cols = 0;
 };
 
+// Blocks of `per` threads that cover n items (a launch's grid).
+inline unsigned blocks_for(int64_t n, int per) { return unsigned((n + per - 1) / per); }
+
 // Whether the backend multiplies with (and reads embeddings of) type t.
 bool supported_type(uint32_t t);
 

@@ -105,8 +105,6 @@ static_assert(int(retnet_activation::gelu) == 0 && int(retnet_activation::silu) 
                   int(retnet_activation::relu) == 2,
               "retnet_glu (block_math.h) numbers the activations as retnet_activation does");
 
-unsigned blocks(int64_t n) { return unsigned((n + 255) / 256); }
-
 class retnet_device final : public model_base {
   public:
     retnet_device(std::shared_ptr<const gguf_file> f, int device) : model_base(std::move(f), device) {
@@ -174,16 +172,16 @@ void retnet_device::retention(const layer_w& ly, float* s, const float* state, i
     gemm(ly.wv, u(), D, v(), T, epilogue::none, xq(), stream_);
     gemm(ly.wg, u(), D, g(), T, epilogue::none, xq(), stream_);
     // torchscale: k *= key_dim ** -0.5, before the rotation
-    rotate_kernel<<<blocks(T * D / 2), 256, 0, stream_>>>(q(), k(), angle, state, 1.0f / sqrtf(float(dk)), T, D, dk);
+    rotate_kernel<<<blocks_for(T * D / 2, 256), 256, 0, stream_>>>(q(), k(), angle, state, 1.0f / sqrtf(float(dk)), T, D, dk);
     check_launch("rotate_kernel");
     const dim3 grid(unsigned(H), unsigned((dv + k_row_warps - 1) / k_row_warps));
     retention_kernel<<<grid, 32 * k_row_warps, 0, stream_>>>(retention_args{q(), k(), v(), gamma, s, scale, o(), T, D,
                                                                             Dv, dk, dv});
     check_launch("retention_kernel");
-    retention_scale_kernel<<<unsigned((H + 31) / 32), 32, 0, stream_>>>(gamma, scale, H, T);
+    retention_scale_kernel<<<blocks_for(H, 32), 32, 0, stream_>>>(gamma, scale, H, T);
     check_launch("retention_scale_kernel");
     rms_norm_rows(o(), nullptr, o(), T * H, dv, eps, stream_); // per head, no weight
-    swish_gate_kernel<<<blocks(T * Dv), 256, 0, stream_>>>(o(), g(), T * Dv);
+    swish_gate_kernel<<<blocks_for(T * Dv, 256), 256, 0, stream_>>>(o(), g(), T * Dv);
     check_launch("swish_gate_kernel");
     gemm(ly.wo, o(), Dv, x(), T, epilogue::add, xq(), stream_);
 }
@@ -193,7 +191,7 @@ void retnet_device::ffn(const layer_w& ly, int64_t T) {
     rms_norm_rows(x(), ly.ffn_norm, u(), T, D, eps, stream_);
     gemm(ly.ffn_gate, u(), D, a(), T, epilogue::none, xq(), stream_);
     gemm(ly.ffn_up, u(), D, b(), T, epilogue::none, xq(), stream_);
-    glu_kernel<<<blocks(T * F), 256, 0, stream_>>>(a(), b(), T * F, act);
+    glu_kernel<<<blocks_for(T * F, 256), 256, 0, stream_>>>(a(), b(), T * F, act);
     check_launch("glu_kernel");
     gemm(ly.ffn_down, a(), F, x(), T, epilogue::add, xq(), stream_);
 }

@@ -102,7 +102,7 @@ class rwkv4_device final : public model_base {
     void time_mix(const layer_w& ly, float* s, int64_t T);
     void channel_mix(const layer_w& ly, float* s, int64_t T);
     void mix(const float* xn, const float* prev, const mix_set& m, int64_t T) {
-        mix_kernel<<<unsigned((T * C + 255) / 256), 256, 0, stream_>>>(xn, prev, m, T, C);
+        mix_kernel<<<blocks_for(T * C, 256), 256, 0, stream_>>>(xn, prev, m, T, C);
         check_launch("mix_kernel");
     }
 
@@ -126,7 +126,7 @@ void rwkv4_device::time_mix(const layer_w& ly, float* s, int64_t T) {
     gemm(ly.wr, rx, C, r, T, epilogue::none, xq, stream_);
     gemm(ly.wk, kx, C, k, T, epilogue::none, xq, stream_);
     gemm(ly.wv, vx, C, v, T, epilogue::none, xq, stream_);
-    wkv_kernel<<<unsigned((A + 127) / 128), 128, 0, stream_>>>(r, k, v, ly.w, ly.u, aa, aa + A, aa + 2 * A, T, A);
+    wkv_kernel<<<blocks_for(A, 128), 128, 0, stream_>>>(r, k, v, ly.w, ly.u, aa, aa + A, aa + 2 * A, T, A);
     check_launch("wkv_kernel");
     gemm(ly.wo, r, A, x, T, epilogue::add, xq, stream_);
 }

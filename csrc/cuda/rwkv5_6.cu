@@ -294,7 +294,7 @@ class rwkv6_device final : public rwkv56_device {
         for (int j = 0; j < 5; j++) {
             gemm(m.mix_w2[j], hidden() + j * Dm, 5 * Dm, lora + j * stride, T, epilogue::none, xq(), stream_);
         }
-        ddlerp_kernel<<<unsigned((T * C + 255) / 256), 256, 0, stream_>>>(xn, prev, m.lerp, lora, mix, stride, T, C);
+        ddlerp_kernel<<<blocks_for(T * C, 256), 256, 0, stream_>>>(xn, prev, m.lerp, lora, mix, stride, T, C);
         check_launch("ddlerp_kernel");
         gemm(ly.wr, xr, C, buf(13), T, epilogue::none, xq(), stream_);
         gemm(ly.wk, xk, C, buf(14), T, epilogue::none, xq(), stream_);
