@@ -177,13 +177,16 @@ exact exact_quant(uint32_t t, const uint8_t* wrow, const void* xq, int64_t nb) {
     return {v, s};
 }
 
-std::string case_name(const std::string& isa, uint32_t t, int64_t rows, int64_t cols, int64_t n) {
-    return isa + " " + find_type(t)->name + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
-           " n=" + std::to_string(n);
+std::string case_name(const std::string& isa, uint32_t t, int64_t rows, int64_t cols, int64_t n, bool q_min = false) {
+    return isa + " " + find_type(t)->name + (q_min ? " (q = -128)" : "") + " rows=" + std::to_string(rows) +
+           " cols=" + std::to_string(cols) + " n=" + std::to_string(n);
 }
 
-// One gemm case for every table in `isas`: one check per (isa, case).
-void check_gemm(const std::vector<std::string>& isas, uint32_t t, int64_t rows, int64_t cols, int64_t n) {
+// One gemm case for every table in `isas`: one check per (isa, case). With q_min (Q8_0), every
+// third weight byte is −128: a valid byte that no quantizer writes (they stop at ±127), where the
+// int8 sign tricks can wrap (sign(−128, −x) is −128 again) and a pair of products reaches 2·128·127.
+void check_gemm(const std::vector<std::string>& isas, uint32_t t, int64_t rows, int64_t cols, int64_t n,
+                bool q_min = false) {
     const bool quant = find_type(t)->block_size > 1;
     const auto seed = uint32_t(t * 1000003u + uint32_t(rows * 7919 + cols * 31 + n));
     const std::vector<float> wf = random_floats(size_t(rows * cols), seed);
@@ -191,6 +194,13 @@ void check_gemm(const std::vector<std::string>& isas, uint32_t t, int64_t rows, 
     const uint64_t rb = row_bytes(t, uint64_t(cols));
     std::vector<uint8_t> w(size_t(rb * uint64_t(rows)));
     if (!quantize(t, wf.data(), w.data(), rows, cols)) std::abort();
+    if (q_min) {
+        if (t != GGML_TYPE_Q8_0) std::abort();
+        auto* blocks = reinterpret_cast<block_q8_0*>(w.data());
+        for (int64_t i = 0; i < rows * (cols / QK); i++) {
+            for (int j = 0; j < QK; j += 3) blocks[i].qs[j] = -128;
+        }
+    }
 
     // The exact model, with the activations quantized by the reference quantizer as the spec says.
     const int64_t nb = cols / QK;
@@ -242,7 +252,7 @@ void check_gemm(const std::vector<std::string>& isas, uint32_t t, int64_t rows, 
     };
     for (const std::string& isa : isas) {
         const kernel_table* table = kernels_for(isa);
-        verify(case_name(isa, t, rows, cols, n), table->gemm[t], w.data(), rows);
+        verify(case_name(isa, t, rows, cols, n, q_min), table->gemm[t], w.data(), rows);
         // The packed kernel on the first rows / 16 · 16 rows, repacked (packed.h); unpacking gives
         // the file's bytes back.
         if (table->packed[t] != nullptr && rows >= PACK_ROWS) {
@@ -250,8 +260,8 @@ void check_gemm(const std::vector<std::string>& isas, uint32_t t, int64_t rows, 
             std::vector<uint8_t> back(size_t(rb * uint64_t(p.rows)));
             unpack_rows(t, p, cols, back.data());
             check(p.rows == rows / PACK_ROWS * PACK_ROWS && std::memcmp(back.data(), w.data(), back.size()) == 0,
-                  case_name(isa, t, rows, cols, n) + ": unpack(pack(w)) differs from w");
-            verify(case_name(isa, t, p.rows, cols, n) + " packed", table->packed[t], p.data(), p.rows);
+                  case_name(isa, t, rows, cols, n, q_min) + ": unpack(pack(w)) differs from w");
+            verify(case_name(isa, t, p.rows, cols, n, q_min) + " packed", table->packed[t], p.data(), p.rows);
         }
     }
 }
@@ -606,6 +616,7 @@ int main(int argc, char** argv) {
             }
         }
     }
+    for (int64_t n : kTokens) check_gemm(isas, GGML_TYPE_Q8_0, 37, 96, n, true);
     check_round_trips();
     return report("test_kernels");
 }
