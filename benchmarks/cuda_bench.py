@@ -27,9 +27,7 @@ def main() -> None:
     p.add_argument("--cpu-threads", type=int, default=0, help="0: the default (physical cores)")
     a = p.parse_args()
 
-    cpu = pyrnn.load(a.model)
-    if a.cpu_threads:
-        cpu._core.threads = a.cpu_threads
+    cpu = pyrnn.load(a.model, threads=a.cpu_threads or None)
     gpu = pyrnn.load(a.model, device="cuda")
     os.environ["PYRNN_CUDA_GRAPH"] = "0"
     gpu_plain = pyrnn.load(a.model, device="cuda")

@@ -57,8 +57,7 @@ def main() -> None:
         del sd
         convert(src, tmp / "m.gguf", out_type=args.type)
         src.unlink()
-        model = pyrnn.load(tmp / "m.gguf")
-        model._core.threads = args.threads
+        model = pyrnn.load(tmp / "m.gguf", threads=args.threads)
         state = model.new_state()
         token, samples = 0, []
         t0 = time.perf_counter()

@@ -272,7 +272,8 @@ int eval(const pyrnn_model* model_, pyrnn_state* state, const int32_t* tokens, s
         logits = scratch.data();
     }
     state_guard hold(*state);
-    pool_scope threads(mi.m->threads_pool());
+    const std::shared_ptr<thread_pool> pool = mi.m->threads_pool(); // kept alive past a set_threads
+    pool_scope threads(pool.get());
     mi.m->forward(tokens, n, state->data.data(), logits, all);
     return PYRNN_OK;
 }

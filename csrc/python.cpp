@@ -178,7 +178,8 @@ py::array_t<float> forward(const model& m, py::object tokens_in, py::array state
     float* lp = logits.mutable_data();
     {
         py::gil_scoped_release nogil;
-        pool_scope threads(m.threads_pool());
+        const std::shared_ptr<thread_pool> pool = m.threads_pool(); // kept alive past a set_threads
+        pool_scope threads(pool.get());
         m.forward(tp, n, sp, lp, all_logits);
     }
     return logits;

@@ -85,7 +85,7 @@ def speeds(model: Model, decode_tokens: int = 64, prompt_tokens: int = 512, repe
 
 def run(model: Model, threads: int, decode_tokens: int = 64, prompt_tokens: int = 512, repeats: int = 3,
         bandwidth: float | None = None, peak: float | None = None) -> BenchResult:
-    model._core.threads = threads
+    model.threads = threads
     decode_tok_s, prefill_tok_s = speeds(model, decode_tokens, prompt_tokens, repeats)
     bw = bandwidth if bandwidth is not None else _core.read_bandwidth(1024, threads, 5)
     pk = peak if peak is not None else _core.fma_peak(threads)

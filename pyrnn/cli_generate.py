@@ -83,10 +83,7 @@ def _check_sampling(args: argparse.Namespace) -> None:
 def _load(path: str | Path, threads: int | None, device: str = "cpu") -> Any:
     from .model import load
 
-    model = load(path, device)
-    if threads and not model.on_device:
-        model._core.threads = threads
-    return model
+    return load(path, device, threads)
 
 
 def _stdout() -> Any:

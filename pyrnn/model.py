@@ -1,7 +1,7 @@
 """Models and states: the Python face of pyrnn.
 
     import pyrnn
-    model = pyrnn.load("rwkv7-0.1b.gguf")
+    model = pyrnn.load("rwkv7-0.1b.gguf")         # threads=N: matrix-product threads (default: physical cores)
     state = model.new_state()
     logits = model.forward(model.tokenizer.encode("Once upon a time"), state)   # last token's logits
     fork = state.copy()                          # the whole memory of the text so far
@@ -69,16 +69,20 @@ def _parse_device(device: str) -> tuple[str, int]:
 class Model:
     """A loaded model (memory-mapped GGUF). Use pyrnn.load(path, device=...)."""
 
-    def __init__(self, path: str | os.PathLike[str], device: str = "cpu") -> None:
+    def __init__(self, path: str | os.PathLike[str], device: str = "cpu", threads: int | None = None) -> None:
         self.path = os.fspath(path)
         kind, index = _parse_device(device)
         self.device = "cpu" if kind == "cpu" else f"cuda:{index}"
+        if threads is not None:
+            _check_threads(threads, self.device)  # before the (slow) load
         self._file = _core.GGUFFile(self.path)
         # The CUDA model keeps weights and states on the device (csrc/cuda, docs/CUDA.md); it raises
         # _core.CudaError in a CPU-only build, without a device, or for an architecture it lacks.
         self._core = _core.Model(self.path) if kind == "cpu" else _core.CudaModel(self.path, index)
         self.fingerprint = _fingerprint(self._file)
         self._tokenizer: Tokenizer | None = None
+        if threads is not None:
+            self.threads = threads
 
     @property
     def arch(self) -> str:
@@ -111,6 +115,19 @@ class Model:
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(self._file)
         return self._tokenizer
+
+    @property
+    def threads(self) -> int | None:
+        """Threads that split the matrix products of every forward call (CPU; None on a CUDA device).
+
+        The default is the number of physical cores; any count gives the same logits, bit for bit.
+        Set it between calls; calls running at that moment finish with the count they started with."""
+        return None if self.on_device else int(self._core.threads)
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        _check_threads(n, self.device)
+        self._core.threads = n
 
     @property
     def on_device(self) -> bool:
@@ -274,12 +291,26 @@ class _Guard:
         self._lock.release()
 
 
-def load(path: str | os.PathLike[str], device: str = "cpu") -> Model:
+def load(path: str | os.PathLike[str], device: str = "cpu", threads: int | None = None) -> Model:
     """Load a GGUF model: validated, memory-mapped, ready to share between threads.
 
+    threads: how many threads split the matrix products (default: the physical cores; CPU only).
     device="cuda" (or "cuda:N") uploads the weights to a CUDA device and keeps states there; it needs a
     build with -DPYRNN_CUDA=ON and a GPU, and says which is missing (docs/CUDA.md)."""
-    return Model(path, device)
+    return Model(path, device, threads)
+
+
+MAX_THREADS = 1024  # the C++ pool's limit (csrc/python.cpp, csrc/capi.cpp)
+
+
+def _check_threads(n: object, device: str) -> None:
+    """threads must be an int in 1..MAX_THREADS, and only a CPU model has them."""
+    if device != "cpu":
+        raise ValueError(f"threads: applies to device 'cpu' only, found device {device!r}")
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"threads: expected an int, found {type(n).__name__} {n!r}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"threads: expected 1..{MAX_THREADS}, found {n}")
 
 
 def default_model_path() -> Path:

@@ -139,6 +139,69 @@ def test_concurrent_states_match_serial(model: pyrnn.Model) -> None:
         np.testing.assert_allclose(r, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
 
 
+def test_threads_is_public_validated_and_changes_no_bits(model_path: Path) -> None:
+    """load(threads=N) and Model.threads set the matrix-product threads (default: physical cores);
+    1 and 3 threads give the same logits bit for bit; bad counts and a thread count for a CUDA
+    model are refused before anything is loaded."""
+    assert pyrnn.load(model_path).threads == pyrnn._core.default_threads()
+    one, three = pyrnn.load(model_path, threads=1), pyrnn.load(model_path, threads=3)
+    assert (one.threads, three.threads) == (1, 3)
+    tokens = np.random.default_rng(5).integers(0, one.n_vocab, 37).tolist()
+    ref = one.forward(tokens, all_logits=True)
+    np.testing.assert_array_equal(three.forward(tokens, all_logits=True), ref)
+    three.threads = 2
+    assert three.threads == 2
+    np.testing.assert_array_equal(three.forward(tokens, all_logits=True), ref)
+    for bad, err, msg in [(0, ValueError, "expected 1..1024, found 0"), (1025, ValueError, "found 1025"),
+                          (-2, ValueError, "found -2"), (2.0, TypeError, "expected an int, found float"),
+                          (True, TypeError, "found bool")]:
+        with pytest.raises(err, match=msg):
+            three.threads = bad  # type: ignore[assignment]
+        with pytest.raises(err, match=msg):
+            pyrnn.load(model_path, threads=bad)  # type: ignore[arg-type]
+    assert three.threads == 2  # a refused count leaves the old one
+    with pytest.raises(ValueError, match="threads: applies to device 'cpu' only, found device 'cuda:0'"):
+        pyrnn.load(model_path, device="cuda", threads=2)
+
+
+def test_threads_change_while_other_threads_run(model_path: Path) -> None:
+    """Setting Model.threads while 3 threads run prefill and decode on one model: no call fails
+    (each finishes on the pool it started with, which outlives the switch) and every result equals
+    the serial one bit for bit, since the thread count changes no sum."""
+    m = pyrnn.load(model_path, threads=2)
+    rng = np.random.default_rng(8)
+    seqs = [rng.integers(0, m.n_vocab, 48).tolist() for _ in range(3)]
+    serial = [m.forward(t, all_logits=True) for t in seqs]
+    results: list[list[np.ndarray]] = [[] for _ in seqs]
+    stop = threading.Event()
+
+    def run(i: int) -> None:
+        for _ in range(6):
+            s = m.new_state()
+            prefix = m.forward(seqs[i][:40], s, all_logits=True)
+            results[i].append(np.concatenate([prefix, np.stack([m.forward([t], s) for t in seqs[i][40:]])]))
+
+    def switch() -> None:
+        n = 0
+        while not stop.is_set():
+            m.threads = 1 + n % 3
+            n += 1
+
+    runners = [threading.Thread(target=run, args=(i,)) for i in range(3)]
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    for t in runners:
+        t.start()
+    for t in runners:
+        t.join()
+    stop.set()
+    switcher.join()
+    for got, ref in zip(results, serial):
+        assert len(got) == 6
+        for g in got:
+            np.testing.assert_array_equal(g, ref)
+
+
 def test_one_state_in_two_threads_is_an_error(model: pyrnn.Model) -> None:
     """Using one state from two threads at once raises instead of silently corrupting it."""
     s = model.new_state()

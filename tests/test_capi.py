@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,42 @@ def test_logits_and_state_equal_python(lib: C.CDLL, c_model: CModel, py_model: p
             np.testing.assert_array_equal(c_model.eval([t], s2), py_model.forward(tokens[:i + 1]))
         lib.pyrnn_state_free(s)
         lib.pyrnn_state_free(s2)
+
+
+def test_set_threads_while_other_threads_evaluate(lib: C.CDLL, model_path: Path, py_model: pyrnn.Model) -> None:
+    """pyrnn_model_set_threads may run while other threads evaluate the model (ctypes releases the
+    GIL): every call succeeds and gives Python's logits bit for bit."""
+    m = CModel(lib, lib.pyrnn_model_load(str(model_path).encode()))
+    tokens = [int(t) for t in np.random.default_rng(9).integers(0, m.n_vocab, 40)]
+    ref = py_model.forward(tokens, all_logits=True)
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        for _ in range(8):
+            s = m.new_state()
+            try:
+                if not np.array_equal(m.eval(tokens, s, all_logits=True), ref):
+                    failures.append("logits differ")
+            finally:
+                lib.pyrnn_state_free(s)
+
+    def switch() -> None:
+        n = 0
+        while not stop.is_set():
+            assert lib.pyrnn_model_set_threads(m.h, n % 4) == OK  # 0 = physical cores
+            n += 1
+
+    runners = [threading.Thread(target=run) for _ in range(3)]
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    for t in runners:
+        t.start()
+    for t in runners:
+        t.join()
+    stop.set()
+    switcher.join()
+    assert failures == []
 
 
 def test_state_clone_copy_reset(lib: C.CDLL, c_model: CModel, py_model: pyrnn.Model) -> None:

@@ -134,6 +134,7 @@ def test_default_model(models: tuple[Path, Path]) -> None:
     (["generate", "{model}", "Hi", "--temperature", "-1"], "--temperature: expected a number >= 0"),
     (["generate", "{model}", "Hi", "--max-tokens", "ten"], "--max-tokens: expected an integer >= 0"),
     (["generate", "{model}", "Hi", "--threads", "0"], "--threads: expected an integer in 1..1024"),
+    (["generate", "{model}", "Hi", "--threads", "2", "--device", "cuda"], "threads: applies to device 'cpu' only"),
     (["generate", "{model}", "Hi", "--presence-penalty", "nan"], "presence_penalty: expected a finite number"),
     (["generate", "{model}"], "expected a PROMPT after the model"),
     (["generate", "{model}", "Hi", "--state-in", "{other_state}"], "another model"),

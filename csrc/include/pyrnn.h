@@ -34,8 +34,9 @@
  *   - Functions that can fail return a negative pyrnn_status (or NULL for constructors) and set a
  *     thread-local message read with pyrnn_last_error(); successful calls leave it unchanged (like
  *     errno). No C++ exception ever crosses this API.
- *   - A model is immutable after loading (except pyrnn_model_set_threads, which must not run while
- *     the model evaluates): any number of threads may evaluate it at once, each with its own state.
+ *   - A model is immutable after loading (but for its thread count, which may change at any time:
+ *     calls already running finish with the old one): any number of threads may evaluate it at
+ *     once, each with its own state.
  *     A state is used by one thread at a time; a second concurrent use fails with PYRNN_ERR_BUSY.
  *   - A state keeps its model's data alive: pyrnn_model_free may come before pyrnn_state_free.
  *   - States serialize to the same bytes as the Python package (pyrnn.State: bytes(state) and
@@ -109,7 +110,7 @@ PYRNN_API pyrnn_model* pyrnn_model_load_from_memory(const void* data, size_t siz
 PYRNN_API void pyrnn_model_free(pyrnn_model* model); /* NULL is fine */
 
 /* Threads that split the matrix products (the caller counts as one); 0 = physical cores (the
- * default). Not while the model is evaluating. */
+ * default). Safe while other threads evaluate: their calls finish with the count they began with. */
 PYRNN_API int pyrnn_model_set_threads(pyrnn_model* model, int n_threads);
 PYRNN_API int pyrnn_model_threads(const pyrnn_model* model);
 

@@ -53,16 +53,21 @@ class model {
 
     const gguf_file& file() const { return *file_; }
 
-    // Threads that split this model's matrix products (the caller counts as one). Set before use;
-    // forward() callers enter a pool_scope(threads_pool()).
-    void set_threads(int n) { pool_ = n > 1 ? std::make_unique<thread_pool>(n) : nullptr; }
-    int threads() const { return pool_ ? pool_->size() : 1; }
-    thread_pool* threads_pool() const { return pool_.get(); }
+    // Threads that split this model's matrix products (the caller counts as one). forward() callers
+    // hold threads_pool() for the call and enter a pool_scope(pool.get()), so set_threads may run
+    // while other threads evaluate: they finish on the pool they started with, which lives until
+    // the last of them lets it go.
+    void set_threads(int n) { std::atomic_store(&pool_, n > 1 ? std::make_shared<thread_pool>(n) : nullptr); }
+    int threads() const {
+        const std::shared_ptr<thread_pool> p = threads_pool();
+        return p ? p->size() : 1;
+    }
+    std::shared_ptr<thread_pool> threads_pool() const { return std::atomic_load(&pool_); }
 
   protected:
     explicit model(std::shared_ptr<const gguf_file> f) : file_(std::move(f)) {}
     std::shared_ptr<const gguf_file> file_; // keeps the mapping (and so every weight) alive
-    std::unique_ptr<thread_pool> pool_;
+    std::shared_ptr<thread_pool> pool_; // read and replaced only through std::atomic_load/store
 };
 
 // Builds the model that general.architecture names. Throws format_error for an unknown
