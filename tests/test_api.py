@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from concurrency import run_while_switching
 from tiny_models import tiny_rwkv7_gguf
 
 import pyrnn
@@ -173,7 +174,6 @@ def test_threads_change_while_other_threads_run(model_path: Path) -> None:
     seqs = [rng.integers(0, m.n_vocab, 48).tolist() for _ in range(3)]
     serial = [m.forward(t, all_logits=True) for t in seqs]
     results: list[list[np.ndarray]] = [[] for _ in seqs]
-    stop = threading.Event()
 
     def run(i: int) -> None:
         for _ in range(6):
@@ -181,21 +181,10 @@ def test_threads_change_while_other_threads_run(model_path: Path) -> None:
             prefix = m.forward(seqs[i][:40], s, all_logits=True)
             results[i].append(np.concatenate([prefix, np.stack([m.forward([t], s) for t in seqs[i][40:]])]))
 
-    def switch() -> None:
-        n = 0
-        while not stop.is_set():
-            m.threads = 1 + n % 3
-            n += 1
+    def switch(n: int) -> None:
+        m.threads = 1 + n % 3
 
-    runners = [threading.Thread(target=run, args=(i,)) for i in range(3)]
-    switcher = threading.Thread(target=switch)
-    switcher.start()
-    for t in runners:
-        t.start()
-    for t in runners:
-        t.join()
-    stop.set()
-    switcher.join()
+    run_while_switching([lambda i=i: run(i) for i in range(3)], switch)
     for got, ref in zip(results, serial):
         assert len(got) == 6
         for g in got:

@@ -8,11 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+from concurrency import run_while_switching
 from tiny_models import rwkv7_state_dict, save_safetensors, tiny_rwkv7_gguf
 
 import pyrnn
@@ -195,7 +195,6 @@ def test_set_threads_while_other_threads_evaluate(lib: C.CDLL, model_path: Path,
     tokens = [int(t) for t in np.random.default_rng(9).integers(0, m.n_vocab, 40)]
     ref = py_model.forward(tokens, all_logits=True)
     failures: list[str] = []
-    stop = threading.Event()
 
     def run() -> None:
         for _ in range(8):
@@ -206,21 +205,10 @@ def test_set_threads_while_other_threads_evaluate(lib: C.CDLL, model_path: Path,
             finally:
                 lib.pyrnn_state_free(s)
 
-    def switch() -> None:
-        n = 0
-        while not stop.is_set():
-            assert lib.pyrnn_model_set_threads(m.h, n % 4) == OK  # 0 = physical cores
-            n += 1
+    def switch(n: int) -> None:
+        assert lib.pyrnn_model_set_threads(m.h, n % 4) == OK  # 0 = physical cores
 
-    runners = [threading.Thread(target=run) for _ in range(3)]
-    switcher = threading.Thread(target=switch)
-    switcher.start()
-    for t in runners:
-        t.start()
-    for t in runners:
-        t.join()
-    stop.set()
-    switcher.join()
+    run_while_switching([run, run, run], switch)
     assert failures == []
 
 
