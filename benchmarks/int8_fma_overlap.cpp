@@ -1,7 +1,8 @@
 // int8_fma_overlap.cpp — can float FMAs run beside the int8 dot products of a Q8_0 GEMM on a
 // Zen 1-class core? Times, on L1-resident data, one thread:
 //   int      the AVX2 packed Q8_0 inner loop (8 rows × 32 columns per block, 4 tokens; maddubs +
-//            madd on the sign trick, as avx2.cpp's half_packed<pk_q8_0>);
+//            madd on the sign trick, as avx2.cpp's half_packed<pk_q8_0>, but with integer sums over
+//            all blocks, no per-block scaling, and |w| computed once per block);
 //   fma      an F32 GEMM tile: 16 rows × 4 tokens, 8 independent FMA chains;
 //   int+fma  both in one loop: per int block, `fc` float columns, their FMAs spread between the
 //            block's maddubs/madd pairs so the out-of-order core can issue them side by side.
@@ -48,7 +49,6 @@ __attribute__((noinline)) void run(const data& d, int32_t* out, float* outf) {
         acc[j] = _mm256_setzero_si256();
         f0[j] = f1[j] = _mm256_setzero_ps();
     }
-    const int fcols_per_block = INT ? FC : 32; // the float form alone runs 32 columns per block
     auto fma_column = [&](int c) {
         const __m256 w0 = _mm256_loadu_ps(&d.wf[size_t(c) * 16]), w1 = _mm256_loadu_ps(&d.wf[size_t(c) * 16 + 8]);
         for (int j = 0; j < NT; j++) {
@@ -59,7 +59,7 @@ __attribute__((noinline)) void run(const data& d, int32_t* out, float* outf) {
     };
     for (int b = 0; b < NB; b++) {
         if (!INT) {
-            for (int c = 0; c < fcols_per_block; c++) fma_column(b * fcols_per_block + c);
+            for (int c = 0; c < 32; c++) fma_column(b * 32 + c); // the float form alone: 32 columns per block
             continue;
         }
         __m256i a[8];

@@ -546,8 +546,9 @@ void pyrnn_model_free(pyrnn_model* model) { delete model; }
 int pyrnn_model_set_threads(pyrnn_model* model, int n_threads) {
     return guarded_status([=] {
         require(model, "model");
-        if (n_threads < 0 || n_threads > 1024) {
-            fail(PYRNN_ERR_ARGUMENT, "n_threads: expected 0 (physical cores) .. 1024, found " + std::to_string(n_threads));
+        if (n_threads < 0 || n_threads > max_threads) {
+            fail(PYRNN_ERR_ARGUMENT, "n_threads: expected 0 (physical cores) .. " + std::to_string(max_threads) +
+                                         ", found " + std::to_string(n_threads));
         }
         model->impl->m->set_threads(n_threads == 0 ? default_threads() : n_threads);
         return int(PYRNN_OK);

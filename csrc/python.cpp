@@ -247,7 +247,8 @@ PYBIND11_MODULE(_core, m) {
         .def_property_readonly("n_layer", &model::n_layer)
         .def_property_readonly("state_size", &model::state_size)
         .def_property("threads", &model::threads, [](model& mdl, int n) {
-            if (n < 1 || n > 1024) throw py::value_error("threads: expected 1..1024, found " + std::to_string(n));
+            if (n < 1 || n > max_threads)
+                throw py::value_error("threads: expected 1.." + std::to_string(max_threads) + ", found " + std::to_string(n));
             mdl.set_threads(n);
         }, "Threads that split the matrix products (default: physical cores).")
         .def("init_state", [](const model& mdl, py::array state) {
@@ -274,6 +275,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("available_isas", &available_isas, "ISAs built in and supported by this CPU, reference first.");
     m.def("cpu_features", &cpu_features);
     m.def("default_threads", &default_threads, "Physical cores (the default thread count).");
+    m.attr("max_threads") = max_threads;
     m.def("gemm", &gemm, py::arg("w"), py::arg("type"), py::arg("rows"), py::arg("cols"), py::arg("x"),
           py::arg("isa") = "", py::arg("packed") = false,
           "Y = X·Wᵀ (x 1-d: y = W·x) with the kernel of one ISA (\"\" = active); W as raw bytes, or as pack() made "

@@ -66,4 +66,7 @@ struct pool_scope {
 // Physical cores if the OS tells us, else logical CPUs; at least 1.
 int default_threads();
 
+// The most threads a model takes (Python, C API and CLI check against this one number).
+constexpr int max_threads = 1024;
+
 } // namespace pyrnn

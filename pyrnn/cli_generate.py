@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from .model import default_model_path
+from .model import MAX_THREADS, default_model_path
 
 CHAT_STOP = "\n\nUser:"
 
@@ -60,7 +60,7 @@ def _add_sampling(p: argparse.ArgumentParser, max_tokens: int) -> None:
                    help="same seed, same text (default: random)")
     p.add_argument("--max-tokens", type=_ranged(int, 0, None, "an integer >= 0"), default=max_tokens,
                    help=f"most tokens to generate (default {max_tokens})")
-    p.add_argument("--threads", type=_ranged(int, 1, 1024, "an integer in 1..1024"),
+    p.add_argument("--threads", type=_ranged(int, 1, MAX_THREADS, f"an integer in 1..{MAX_THREADS}"),
                    help="threads for the matrix products (default: physical cores; device cpu only)")
     p.add_argument("--device", default="cpu",
                    help="cpu (default), cuda or cuda:N (a -DPYRNN_CUDA=ON build; docs/CUDA.md)")

@@ -82,7 +82,7 @@ class Model:
         self.fingerprint = _fingerprint(self._file)
         self._tokenizer: Tokenizer | None = None
         if threads is not None:
-            self.threads = threads
+            self._core.threads = threads  # checked above
 
     @property
     def arch(self) -> str:
@@ -122,7 +122,7 @@ class Model:
 
         The default is the number of physical cores; any count gives the same logits, bit for bit.
         Set it between calls; calls running at that moment finish with the count they started with."""
-        return None if self.on_device else int(self._core.threads)
+        return None if self.on_device else self._core.threads
 
     @threads.setter
     def threads(self, n: int) -> None:
@@ -300,7 +300,7 @@ def load(path: str | os.PathLike[str], device: str = "cpu", threads: int | None 
     return Model(path, device, threads)
 
 
-MAX_THREADS = 1024  # the C++ pool's limit (csrc/python.cpp, csrc/capi.cpp)
+MAX_THREADS: int = _core.max_threads  # csrc/threads.h, the one limit of Python, the C API and the CLI
 
 
 def _check_threads(n: object, device: str) -> None:

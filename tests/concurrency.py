@@ -17,7 +17,7 @@ def run_while_switching(workers: list[Callable[[], None]], switch: Callable[[int
         def run() -> None:
             try:
                 fn()
-            except BaseException as e:  # noqa: BLE001 - handed to the test's thread below
+            except BaseException as e:  # handed to the test's thread below
                 errors.append(e)
         return run
 
